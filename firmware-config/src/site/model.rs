@@ -1,0 +1,184 @@
+//! A site as typed values: what the gateway and the simulator run from.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::profile::{Point, Profile};
+
+#[derive(Debug, Clone)]
+pub struct SiteConfig {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Hash of the file's text, reported at birth so the centre knows which config runs.
+    pub hash: String,
+    pub site: SiteInfo,
+    pub uplink: Option<Uplink>,
+    pub store: StoreConfig,
+    pub hazard_sources: Vec<HazardSource>,
+    pub buses: Vec<Bus>,
+    pub devices: Vec<Device>,
+}
+
+impl SiteConfig {
+    pub fn device(&self, id: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| d.id == id)
+    }
+
+    /// Devices on one bus, in config order.
+    pub fn devices_on(&self, bus: usize) -> impl Iterator<Item = &Device> {
+        self.devices.iter().filter(move |d| d.bus == bus)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SiteInfo {
+    /// Enterprise code, e.g. "HB-420100-0001".
+    pub id: String,
+    pub name: Option<String>,
+    pub gateway: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Broker {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+/// Where a secret comes from; never the secret itself, which stays out of config and logs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Secret {
+    File(PathBuf),
+    Env(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Uplink {
+    pub broker: Broker,
+    pub prefix: String,
+    pub client_id: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub ca_file: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub keep_alive: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub dir: PathBuf,
+    pub max_size: u64,
+    pub sync_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct HazardSource {
+    pub id: String,
+    pub name: String,
+    /// Major-hazard grade 1 (most severe) ..= 4.
+    pub grade: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Parity {
+    #[default]
+    None,
+    Even,
+    Odd,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SerialLine {
+    pub port: PathBuf,
+    pub baud: u32,
+    pub parity: Parity,
+    pub data_bits: u8,
+    pub stop_bits: u8,
+}
+
+impl SerialLine {
+    /// Bits on the wire per character: start, data, parity, stop.
+    pub fn bits_per_char(&self) -> u32 {
+        1 + self.data_bits as u32 + u32::from(self.parity != Parity::None) + self.stop_bits as u32
+    }
+
+    /// Time one character takes on the line.
+    pub fn char_time(&self) -> Duration {
+        Duration::from_secs_f64(self.bits_per_char() as f64 / self.baud as f64)
+    }
+
+    /// The silence that ends an RTU frame: 3.5 characters, fixed at 1.75 ms above 19200 baud
+    /// (Modbus over serial line, 2.5.1.1).
+    pub fn frame_silence(&self) -> Duration {
+        if self.baud > 19200 {
+            Duration::from_micros(1750)
+        } else {
+            self.char_time().mul_f64(3.5)
+        }
+    }
+}
+
+/// How the gateway reaches the devices of a bus.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    /// Modbus TCP (MBAP framing).
+    Tcp { host: String, port: u16 },
+    /// Modbus RTU on a serial line (RS-485).
+    Rtu(SerialLine),
+    /// RTU frames tunnelled through a TCP socket: serial servers and 4G DTUs.
+    RtuOverTcp { host: String, port: u16 },
+}
+
+impl Link {
+    pub fn describe(&self) -> String {
+        match self {
+            Link::Tcp { host, port } => format!("Modbus TCP {host}:{port}"),
+            Link::Rtu(s) => format!(
+                "Modbus RTU {} {} baud {}{}{}",
+                s.port.display(),
+                s.baud,
+                s.data_bits,
+                match s.parity {
+                    Parity::None => 'N',
+                    Parity::Even => 'E',
+                    Parity::Odd => 'O',
+                },
+                s.stop_bits
+            ),
+            Link::RtuOverTcp { host, port } => format!("Modbus RTU over TCP {host}:{port}"),
+        }
+    }
+}
+
+/// One RS-485 line or one TCP endpoint: it carries one request at a time.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    pub id: String,
+    pub link: Link,
+    pub timeout: Duration,
+    pub gap: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub id: String,
+    pub name: Option<String>,
+    /// Index into `SiteConfig::buses`.
+    pub bus: usize,
+    /// Modbus unit (slave) id, 1..=247.
+    pub unit: u8,
+    pub profile: Arc<Profile>,
+    /// Index into `SiteConfig::hazard_sources`.
+    pub hazard_source: Option<usize>,
+    pub poll: Duration,
+    pub timeout: Duration,
+    pub max_registers: u16,
+    pub max_bits: u16,
+    pub max_gap: u16,
+    /// The profile's points with the site's overrides applied.
+    pub points: Vec<Point>,
+}

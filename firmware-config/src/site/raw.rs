@@ -1,0 +1,116 @@
+//! Site files as written. Unknown fields are refused: a typo in a safety config must not
+//! pass silently.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use toml::Spanned;
+
+use super::model::Parity;
+use crate::profile::raw::RawPoint;
+use crate::serde_types::{ByteSize, Interval};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSiteFile {
+    pub site: RawSiteInfo,
+    pub uplink: Option<RawUplink>,
+    pub store: Option<RawStore>,
+    #[serde(default, rename = "hazard_source")]
+    pub hazard_sources: Vec<RawHazardSource>,
+    #[serde(default, rename = "bus")]
+    pub buses: Vec<RawBus>,
+    #[serde(default, rename = "device")]
+    pub devices: Vec<RawDevice>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSiteInfo {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub gateway: Spanned<String>,
+    /// Folders with the site's own profiles, relative to the site file.
+    #[serde(default)]
+    pub profile_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUplink {
+    pub broker: Spanned<String>,
+    pub prefix: Option<Spanned<String>>,
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub keep_alive: Option<Interval>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub dir: Option<PathBuf>,
+    pub max_size: Option<Spanned<ByteSize>>,
+    pub sync_interval: Option<Spanned<Interval>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHazardSource {
+    pub id: Spanned<String>,
+    pub name: String,
+    pub grade: Spanned<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    pub host: String,
+    pub port: Spanned<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSerial {
+    pub port: PathBuf,
+    pub baud: Spanned<i64>,
+    #[serde(default)]
+    pub parity: Parity,
+    pub data_bits: Option<Spanned<i64>>,
+    pub stop_bits: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBus {
+    pub id: Spanned<String>,
+    pub tcp: Option<RawEndpoint>,
+    pub rtu: Option<RawSerial>,
+    pub rtu_over_tcp: Option<RawEndpoint>,
+    pub timeout: Option<Spanned<Interval>>,
+    /// Extra silence between frames, beyond the 3.5 characters Modbus RTU requires.
+    pub gap: Option<Spanned<Interval>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDevice {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub bus: Spanned<String>,
+    pub unit: Spanned<i64>,
+    pub profile: Spanned<String>,
+    pub hazard_source: Option<Spanned<String>>,
+    pub poll: Spanned<Interval>,
+    pub timeout: Option<Spanned<Interval>>,
+    /// Largest read this device accepts, when smaller than its profile says.
+    pub max_registers: Option<Spanned<i64>>,
+    /// Unused registers a read may bridge to save a request.
+    pub max_gap: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub points: BTreeMap<Spanned<String>, RawPoint>,
+}

@@ -1,0 +1,395 @@
+//! Raw site -> `SiteConfig`: defaults, limits, and every cross-reference checked.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::model::*;
+use super::raw::*;
+use crate::error::{ConfigError, ConfigErrors, Diagnostics, SourceText};
+use crate::profile::raw::RawPoint;
+use crate::profile::resolve::{resolve_points, valid_id, Tables, ID_RULE};
+use crate::profile::{find_profile, LoadedProfile};
+use crate::quantity::format_duration;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+const MIN_POLL: Duration = Duration::from_millis(50);
+const MAX_POLL: Duration = Duration::from_secs(86_400);
+const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+const BAUDS: [i64; 9] = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400];
+
+/// Reads, parses and checks a site file and the profiles it names.
+pub fn load_site(path: &Path) -> Result<SiteConfig, ConfigErrors> {
+    let source = SourceText::read(path)?;
+    parse_site(&source)
+}
+
+/// Parses and checks a site from text; `source.path` anchors relative paths and errors.
+pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
+    let raw: RawSiteFile = toml::from_str(&source.text).map_err(|e| ConfigErrors(vec![source.toml_error(&e)]))?;
+    let mut diag = Diagnostics::new(source);
+    let mut foreign: Vec<ConfigError> = Vec::new();
+    let base = source.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+
+    let site = SiteInfo {
+        id: checked_id(&raw.site.id, "site.id", &mut diag),
+        name: raw.site.name.clone(),
+        gateway: checked_id(&raw.site.gateway, "site.gateway", &mut diag),
+    };
+    let profile_dirs: Vec<PathBuf> = raw.site.profile_dirs.iter().map(|d| base.join(d)).collect();
+    let uplink = raw.uplink.as_ref().and_then(|u| resolve_uplink(u, &site, &base, &mut diag));
+    let store = resolve_store(raw.store.as_ref(), &base, &mut diag);
+
+    let mut hazard_sources = Vec::new();
+    let mut hs_index = HashMap::new();
+    for hs in &raw.hazard_sources {
+        let id = checked_id(&hs.id, "hazard_source.id", &mut diag);
+        if hs_index.insert(id.clone(), hazard_sources.len()).is_some() {
+            diag.error(Some(hs.id.span()), "hazard_source.id", format!("hazard source \"{id}\" is defined twice"));
+        }
+        let grade = *hs.grade.get_ref();
+        if !(1..=4).contains(&grade) {
+            diag.error(Some(hs.grade.span()), format!("hazard_source \"{id}\".grade"), format!("{grade} is not a major-hazard grade; use 1 (most severe) ..= 4"));
+        }
+        hazard_sources.push(HazardSource { id, name: hs.name.clone(), grade: grade.clamp(1, 4) as u8 });
+    }
+
+    let mut buses = Vec::new();
+    let mut bus_index = HashMap::new();
+    let mut serial_ports: HashMap<PathBuf, String> = HashMap::new();
+    for b in &raw.buses {
+        let id = checked_id(&b.id, "bus.id", &mut diag);
+        let Some(bus) = resolve_bus(b, &id, &base, &mut diag) else { continue };
+        if let Link::Rtu(line) = &bus.link {
+            if let Some(other) = serial_ports.insert(line.port.clone(), id.clone()) {
+                diag.error(Some(b.id.span()), format!("bus \"{id}\".rtu.port"), format!("{} is already the port of bus \"{other}\"; one RS-485 line is one bus", line.port.display()));
+            }
+        }
+        if bus_index.insert(id.clone(), buses.len()).is_some() {
+            diag.error(Some(b.id.span()), "bus.id", format!("bus \"{id}\" is defined twice"));
+            continue;
+        }
+        buses.push(bus);
+    }
+
+    let mut profiles: BTreeMap<String, Option<Arc<LoadedProfile>>> = BTreeMap::new();
+    let mut devices = Vec::new();
+    let mut device_ids = HashMap::new();
+    let mut units: HashMap<(usize, u8), String> = HashMap::new();
+    for d in &raw.devices {
+        let id = checked_id(&d.id, "device.id", &mut diag);
+        let label = format!("device \"{id}\"");
+        if device_ids.insert(id.clone(), ()).is_some() {
+            diag.error(Some(d.id.span()), "device.id", format!("device \"{id}\" is defined twice"));
+        }
+        let bus = match bus_index.get(d.bus.get_ref()) {
+            Some(&b) => Some(b),
+            None => {
+                let known: Vec<&String> = bus_index.keys().collect();
+                diag.error(Some(d.bus.span()), format!("{label}.bus"), format!("no bus \"{}\"; defined buses: {known:?}", d.bus.get_ref()));
+                None
+            }
+        };
+        let unit = *d.unit.get_ref();
+        if !(1..=247).contains(&unit) {
+            diag.error(Some(d.unit.span()), format!("{label}.unit"), format!("{unit} is not a Modbus unit id; use 1..=247"));
+        }
+        let unit = unit.clamp(1, 247) as u8;
+        if let Some(b) = bus {
+            if let Some(other) = units.insert((b, unit), id.clone()) {
+                diag.error(Some(d.unit.span()), format!("{label}.unit"), format!("unit {unit} on bus \"{}\" is already device \"{other}\"", buses[b].id));
+            }
+        }
+        let hazard_source = d.hazard_source.as_ref().and_then(|h| match hs_index.get(h.get_ref()) {
+            Some(&i) => Some(i),
+            None => {
+                let known: Vec<&String> = hs_index.keys().collect();
+                diag.error(Some(h.span()), format!("{label}.hazard_source"), format!("no hazard source \"{}\"; defined: {known:?}", h.get_ref()));
+                None
+            }
+        });
+        let poll = d.poll.get_ref().0;
+        if !(MIN_POLL..=MAX_POLL).contains(&poll) {
+            diag.error(Some(d.poll.span()), format!("{label}.poll"), format!("{} is outside 50ms ..= 24h", format_duration(poll)));
+        }
+        let timeout = match (&d.timeout, bus) {
+            (Some(t), _) => checked_timeout(t, &format!("{label}.timeout"), &mut diag),
+            (None, Some(b)) => buses[b].timeout,
+            (None, None) => DEFAULT_TIMEOUT,
+        };
+        if timeout >= poll {
+            let span = d.timeout.as_ref().map(|t| t.span()).unwrap_or(d.poll.span());
+            diag.error(Some(span), format!("{label}.timeout"), format!(
+                "the timeout ({}) must be shorter than the poll interval ({}), or one silent device holds its line for a whole cycle",
+                format_duration(timeout), format_duration(poll)
+            ));
+        }
+        let model = d.profile.get_ref();
+        let loaded = profiles
+            .entry(model.clone())
+            .or_insert_with(|| match find_profile(model, &profile_dirs) {
+                Some(Ok(p)) => Some(Arc::new(p)),
+                Some(Err(e)) => {
+                    foreign.extend(e.0);
+                    None
+                }
+                None => {
+                    diag.error(Some(d.profile.span()), format!("{label}.profile"), format!(
+                        "no profile \"{model}\" in {:?} or among the built-in ones: {:?}",
+                        profile_dirs, crate::profile::builtin_profiles().collect::<Vec<_>>()
+                    ));
+                    None
+                }
+            })
+            .clone();
+        let Some(loaded) = loaded else { continue };
+        let profile = &loaded.profile;
+        let max_registers = limit(&d.max_registers, profile.max_registers, &format!("{label}.max_registers"), &mut diag);
+        let max_gap = match &d.max_gap {
+            Some(g) if (0..=124).contains(g.get_ref()) => *g.get_ref() as u16,
+            Some(g) => {
+                diag.error(Some(g.span()), format!("{label}.max_gap"), "use 0..=124 registers");
+                0
+            }
+            None => DEFAULT_MAX_GAP,
+        };
+        let points = device_points(&loaded, d, &label, &mut diag);
+        let Some(bus) = bus else { continue };
+        devices.push(Device {
+            id,
+            name: d.name.clone(),
+            bus,
+            unit,
+            profile: Arc::new(profile.clone()),
+            hazard_source,
+            poll,
+            timeout,
+            max_registers,
+            max_bits: profile.max_bits,
+            max_gap,
+            points,
+        });
+    }
+
+    let mut errors = foreign;
+    errors.extend(diag.errors);
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    Ok(SiteConfig {
+        path: source.path.clone(),
+        hash: fnv1a_hex(source.text.as_bytes()),
+        site,
+        uplink,
+        store,
+        hazard_sources,
+        buses,
+        devices,
+    })
+}
+
+/// Registers a read may bridge by default: two requests cost more than a few unused words.
+pub const DEFAULT_MAX_GAP: u16 = 8;
+
+fn device_points(loaded: &LoadedProfile, d: &RawDevice, label: &str, diag: &mut Diagnostics) -> Vec<crate::profile::Point> {
+    let mut raws: Vec<RawPoint> = loaded.raw_points.clone();
+    let at: Range<usize> = d.id.span();
+    let mut overridden = false;
+    for (key, over) in &d.points {
+        match raws.iter().position(|p| p.id.as_ref().map(|i| i.get_ref()) == Some(key.get_ref())) {
+            Some(i) => {
+                if over.id.is_some() {
+                    diag.error(over.id.as_ref().map(|s| s.span()), format!("{label}.points.{}.id", key.get_ref()), "a point's id is its key; it cannot be renamed");
+                }
+                raws[i] = raws[i].overridden_by(over, &key.span());
+                overridden = true;
+            }
+            None => {
+                let known: Vec<&str> = loaded.profile.points.iter().map(|p| p.id.as_str()).collect();
+                diag.error(Some(key.span()), format!("{label}.points.{}", key.get_ref()), format!("profile \"{}\" has no point \"{}\"; its points: {known:?}", loaded.profile.model, key.get_ref()));
+            }
+        }
+    }
+    if !overridden {
+        return loaded.profile.points.clone();
+    }
+    let _ = at;
+    let tables = Tables { status: &loaded.profile.status_tables };
+    resolve_points(&raws, &tables, diag, &format!("{label}.points"))
+}
+
+fn limit(v: &Option<toml::Spanned<i64>>, max: u16, field: &str, diag: &mut Diagnostics) -> u16 {
+    match v {
+        Some(s) if (1..=max as i64).contains(s.get_ref()) => *s.get_ref() as u16,
+        Some(s) => {
+            diag.error(Some(s.span()), field, format!("{} is not allowed; the profile allows at most {max}", s.get_ref()));
+            max
+        }
+        None => max,
+    }
+}
+
+fn checked_id(id: &toml::Spanned<String>, field: &str, diag: &mut Diagnostics) -> String {
+    if !valid_id(id.get_ref()) {
+        diag.error(Some(id.span()), field, format!("\"{}\" is not a valid id; {ID_RULE}", id.get_ref()));
+    }
+    id.get_ref().clone()
+}
+
+fn checked_timeout(t: &toml::Spanned<crate::serde_types::Interval>, field: &str, diag: &mut Diagnostics) -> Duration {
+    let v = t.get_ref().0;
+    if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&v) {
+        diag.error(Some(t.span()), field, format!("{} is outside 10ms ..= 60s", format_duration(v)));
+    }
+    v
+}
+
+fn checked_port(p: &toml::Spanned<i64>, field: &str, diag: &mut Diagnostics) -> u16 {
+    match u16::try_from(*p.get_ref()) {
+        Ok(port) if port > 0 => port,
+        _ => {
+            diag.error(Some(p.span()), field, format!("{} is not a TCP port; use 1..=65535", p.get_ref()));
+            0
+        }
+    }
+}
+
+fn resolve_bus(b: &RawBus, id: &str, base: &Path, diag: &mut Diagnostics) -> Option<Bus> {
+    let label = format!("bus \"{id}\"");
+    let given = [b.tcp.is_some(), b.rtu.is_some(), b.rtu_over_tcp.is_some()].iter().filter(|x| **x).count();
+    if given != 1 {
+        diag.error(Some(b.id.span()), label.clone(), "give exactly one of `tcp`, `rtu` or `rtu_over_tcp`");
+        return None;
+    }
+    let link = if let Some(t) = &b.tcp {
+        Link::Tcp { host: t.host.clone(), port: checked_port(&t.port, &format!("{label}.tcp.port"), diag) }
+    } else if let Some(t) = &b.rtu_over_tcp {
+        Link::RtuOverTcp { host: t.host.clone(), port: checked_port(&t.port, &format!("{label}.rtu_over_tcp.port"), diag) }
+    } else {
+        let s = b.rtu.as_ref()?;
+        let baud = *s.baud.get_ref();
+        if !BAUDS.contains(&baud) {
+            diag.error(Some(s.baud.span()), format!("{label}.rtu.baud"), format!("{baud} is not a standard baud rate; use one of {BAUDS:?}"));
+        }
+        let data_bits = s.data_bits.as_ref().map(|d| (*d.get_ref(), d.span()));
+        if let Some((bits, span)) = &data_bits {
+            if !(7..=8).contains(bits) {
+                diag.error(Some(span.clone()), format!("{label}.rtu.data_bits"), "use 7 or 8");
+            }
+        }
+        let stop_bits = s.stop_bits.as_ref().map(|d| (*d.get_ref(), d.span()));
+        if let Some((bits, span)) = &stop_bits {
+            if !(1..=2).contains(bits) {
+                diag.error(Some(span.clone()), format!("{label}.rtu.stop_bits"), "use 1 or 2");
+            }
+        }
+        Link::Rtu(SerialLine {
+            port: base.join(&s.port),
+            baud: baud.clamp(1200, 230400) as u32,
+            parity: s.parity,
+            data_bits: data_bits.map(|d| d.0.clamp(7, 8) as u8).unwrap_or(8),
+            stop_bits: stop_bits.map(|d| d.0.clamp(1, 2) as u8).unwrap_or(1),
+        })
+    };
+    let timeout = b.timeout.as_ref().map(|t| checked_timeout(t, &format!("{label}.timeout"), diag)).unwrap_or(DEFAULT_TIMEOUT);
+    let gap = b.gap.as_ref().map(|g| g.get_ref().0).unwrap_or(Duration::ZERO);
+    if gap > Duration::from_secs(1) {
+        diag.error(b.gap.as_ref().map(|g| g.span()), format!("{label}.gap"), "a gap over 1s between frames wastes the line; use 0ms ..= 1s");
+    }
+    Some(Bus { id: id.to_string(), link, timeout, gap })
+}
+
+fn resolve_uplink(u: &RawUplink, site: &SiteInfo, base: &Path, diag: &mut Diagnostics) -> Option<Uplink> {
+    let broker = match parse_broker(u.broker.get_ref()) {
+        Ok(b) => b,
+        Err(msg) => {
+            diag.error(Some(u.broker.span()), "uplink.broker", msg);
+            return None;
+        }
+    };
+    let prefix = match &u.prefix {
+        Some(p) if !p.get_ref().is_empty() && !p.get_ref().contains(['+', '#']) && !p.get_ref().starts_with('/') && !p.get_ref().ends_with('/') => p.get_ref().clone(),
+        Some(p) => {
+            diag.error(Some(p.span()), "uplink.prefix", "a topic prefix must not be empty, contain '+' or '#', or start or end with '/'");
+            String::new()
+        }
+        None => "hazard".to_string(),
+    };
+    let password = match (&u.password_file, &u.password_env) {
+        (Some(_), Some(_)) => {
+            diag.error(Some(u.broker.span()), "uplink", "give `password_file` or `password_env`, not both");
+            None
+        }
+        (Some(f), None) => Some(Secret::File(base.join(f))),
+        (None, Some(e)) => Some(Secret::Env(e.clone())),
+        (None, None) => None,
+    };
+    if u.client_cert.is_some() != u.client_key.is_some() {
+        diag.error(Some(u.broker.span()), "uplink.client_cert", "a client certificate needs its key (`client_key`), and a key its certificate");
+    }
+    Some(Uplink {
+        broker,
+        prefix,
+        client_id: u.client_id.clone().unwrap_or_else(|| format!("hazgate-{}-{}", site.id, site.gateway)),
+        username: u.username.clone(),
+        password,
+        ca_file: u.ca_file.as_ref().map(|p| base.join(p)),
+        client_cert: u.client_cert.as_ref().map(|p| base.join(p)),
+        client_key: u.client_key.as_ref().map(|p| base.join(p)),
+        keep_alive: u.keep_alive.map(|k| k.0).unwrap_or(Duration::from_secs(30)),
+    })
+}
+
+/// "mqtt://host:1883" or "mqtts://host:8883"; the port defaults by scheme.
+pub fn parse_broker(url: &str) -> Result<Broker, String> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("mqtt://") {
+        (false, r)
+    } else {
+        return Err(format!("\"{url}\" is not a broker address; write mqtt://host:1883 or mqtts://host:8883"));
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("\"{p}\" is not a port in \"{url}\""))?),
+        None => (rest, if tls { 8883 } else { 1883 }),
+    };
+    if host.is_empty() || host.contains('/') {
+        return Err(format!("\"{url}\" has no host; write mqtt://host:1883"));
+    }
+    Ok(Broker { tls, host: host.to_string(), port })
+}
+
+fn resolve_store(s: Option<&RawStore>, base: &Path, diag: &mut Diagnostics) -> StoreConfig {
+    let dir = s.and_then(|s| s.dir.as_ref()).map(|d| base.join(d)).unwrap_or_else(|| PathBuf::from("/var/lib/hazgate"));
+    let max_size = s.and_then(|s| s.max_size.as_ref()).map(|m| {
+        if m.get_ref().0 < 1 << 20 {
+            diag.error(Some(m.span()), "store.max_size", "under 1MiB cannot hold even a short outage; use e.g. \"1GiB\"");
+        }
+        m.get_ref().0
+    });
+    let sync_interval = s.and_then(|s| s.sync_interval.as_ref()).map(|i| {
+        let v = i.get_ref().0;
+        if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&v) {
+            diag.error(Some(i.span()), "store.sync_interval", "use 10ms ..= 10s: longer risks losing that much on power loss");
+        }
+        v
+    });
+    StoreConfig {
+        dir,
+        max_size: max_size.unwrap_or(1 << 30),
+        sync_interval: sync_interval.unwrap_or(Duration::from_secs(1)),
+    }
+}
+
+fn fnv1a_hex(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
