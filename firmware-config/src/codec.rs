@@ -63,7 +63,12 @@ pub enum WordOrder {
 }
 
 impl WordOrder {
-    pub const ALL: [WordOrder; 4] = [WordOrder::Abcd, WordOrder::Cdab, WordOrder::Badc, WordOrder::Dcba];
+    pub const ALL: [WordOrder; 4] = [
+        WordOrder::Abcd,
+        WordOrder::Cdab,
+        WordOrder::Badc,
+        WordOrder::Dcba,
+    ];
 
     fn words_reversed(self) -> bool {
         matches!(self, WordOrder::Cdab | WordOrder::Dcba)
@@ -132,7 +137,11 @@ impl fmt::Display for RawValue {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
     #[error("{ty} needs {need} registers, got {got}")]
-    WrongLength { ty: &'static str, need: u16, got: usize },
+    WrongLength {
+        ty: &'static str,
+        need: u16,
+        got: usize,
+    },
     #[error("{0} cannot hold this value")]
     OutOfRange(&'static str),
 }
@@ -215,7 +224,12 @@ fn eight(b: &[u8]) -> [u8; 8] {
 
 /// Encodes a value into registers; the inverse of `decode`. For `Bit(n)`, `current` is the
 /// register the bit lives in, so the other bits are kept.
-pub fn encode(ty: DataType, order: WordOrder, value: &RawValue, current: u16) -> Result<Vec<u16>, CodecError> {
+pub fn encode(
+    ty: DataType,
+    order: WordOrder,
+    value: &RawValue,
+    current: u16,
+) -> Result<Vec<u16>, CodecError> {
     let name = ty.name();
     let int = |v: &RawValue| -> Option<i128> {
         match *v {
@@ -257,8 +271,13 @@ pub fn encode(ty: DataType, order: WordOrder, value: &RawValue, current: u16) ->
             .map_err(|_| CodecError::OutOfRange(name))?
             .to_be_bytes()
             .to_vec(),
-        DataType::F32 => (float.ok_or(CodecError::OutOfRange(name))? as f32).to_be_bytes().to_vec(),
-        DataType::F64 => float.ok_or(CodecError::OutOfRange(name))?.to_be_bytes().to_vec(),
+        DataType::F32 => (float.ok_or(CodecError::OutOfRange(name))? as f32)
+            .to_be_bytes()
+            .to_vec(),
+        DataType::F64 => float
+            .ok_or(CodecError::OutOfRange(name))?
+            .to_be_bytes()
+            .to_vec(),
         DataType::Text(registers) => {
             let RawValue::Text(s) = value else {
                 return Err(CodecError::OutOfRange(name));
@@ -304,10 +323,30 @@ mod tests {
             (F32, Cdab, vec![0xCCCD, 0x3FCC], Float(1.600000023841858)),
             (F32, Badc, vec![0xCC3F, 0xCDCC], Float(1.600000023841858)),
             (F32, Dcba, vec![0xCDCC, 0xCC3F], Float(1.600000023841858)),
-            (U64, Abcd, vec![0x0000, 0x0001, 0x0000, 0x0002], Unsigned(0x1_0000_0002)),
-            (U64, Cdab, vec![0x0002, 0x0000, 0x0001, 0x0000], Unsigned(0x1_0000_0002)),
-            (U64, Badc, vec![0x0000, 0x0100, 0x0000, 0x0200], Unsigned(0x1_0000_0002)),
-            (U64, Dcba, vec![0x0200, 0x0000, 0x0100, 0x0000], Unsigned(0x1_0000_0002)),
+            (
+                U64,
+                Abcd,
+                vec![0x0000, 0x0001, 0x0000, 0x0002],
+                Unsigned(0x1_0000_0002),
+            ),
+            (
+                U64,
+                Cdab,
+                vec![0x0002, 0x0000, 0x0001, 0x0000],
+                Unsigned(0x1_0000_0002),
+            ),
+            (
+                U64,
+                Badc,
+                vec![0x0000, 0x0100, 0x0000, 0x0200],
+                Unsigned(0x1_0000_0002),
+            ),
+            (
+                U64,
+                Dcba,
+                vec![0x0200, 0x0000, 0x0100, 0x0000],
+                Unsigned(0x1_0000_0002),
+            ),
             (I64, Abcd, vec![0xFFFF, 0xFFFF, 0xFFFF, 0xFFFE], Signed(-2)),
             (I64, Dcba, vec![0xFEFF, 0xFFFF, 0xFFFF, 0xFFFF], Signed(-2)),
             // 30.5 as f64: 0x403E800000000000
@@ -318,9 +357,24 @@ mod tests {
             (Bit(0), Abcd, vec![0x0001], Bool(true)),
             (Bit(3), Abcd, vec![0x0007], Bool(false)),
             (Bit(15), Abcd, vec![0x8000], Bool(true)),
-            (Text(3), Abcd, vec![0x4832, 0x5300, 0x0000], Text("H2S".into())),
-            (Text(2), Badc, vec![0x3248, 0x0053], Text("H2S".into())),
-            (Text(2), Abcd, vec![0x434F, 0x2020], Text("CO".into())),
+            (
+                DataType::Text(3),
+                Abcd,
+                vec![0x4832, 0x5300, 0x0000],
+                Text("H2S".into()),
+            ),
+            (
+                DataType::Text(2),
+                Badc,
+                vec![0x3248, 0x0053],
+                Text("H2S".into()),
+            ),
+            (
+                DataType::Text(2),
+                Abcd,
+                vec![0x434F, 0x2020],
+                Text("CO".into()),
+            ),
         ]
     }
 
@@ -339,7 +393,11 @@ mod tests {
                 continue; // trailing spaces are trimmed on decode, so that vector is one-way
             }
             let current = if let Bit(_) = ty { words[0] } else { 0 };
-            assert_eq!(encode(ty, order, &value, current).unwrap(), words, "{ty:?} {order:?}");
+            assert_eq!(
+                encode(ty, order, &value, current).unwrap(),
+                words,
+                "{ty:?} {order:?}"
+            );
         }
     }
 
@@ -347,7 +405,11 @@ mod tests {
     fn wrong_length_is_an_error() {
         assert_eq!(
             decode(F32, Abcd, &[1]),
-            Err(CodecError::WrongLength { ty: "f32", need: 2, got: 1 })
+            Err(CodecError::WrongLength {
+                ty: "f32",
+                need: 2,
+                got: 1
+            })
         );
     }
 

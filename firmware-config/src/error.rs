@@ -80,7 +80,11 @@ impl SourceText {
 
     pub fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
     /// Turns a TOML syntax or shape error into a located error.
@@ -110,7 +114,12 @@ impl<'a> Diagnostics<'a> {
         }
     }
 
-    pub fn error(&mut self, span: Option<Range<usize>>, field: impl Into<String>, message: impl Into<String>) {
+    pub fn error(
+        &mut self,
+        span: Option<Range<usize>>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         self.errors.push(ConfigError {
             file: self.source.path.clone(),
             line: span.map(|s| self.source.line_of(s.start)),

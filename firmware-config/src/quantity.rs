@@ -8,11 +8,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("\"{text}\" has no unit; write e.g. \"500ms\", \"1s\", \"10min\", \"2h\""))?;
+        .ok_or_else(|| {
+            format!("\"{text}\" has no unit; write e.g. \"500ms\", \"1s\", \"10min\", \"2h\"")
+        })?;
     let (number, unit) = t.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("\"{text}\" is not a duration; write e.g. \"500ms\", \"1s\", \"10min\""))?;
+    let n: f64 = number.parse().map_err(|_| {
+        format!("\"{text}\" is not a duration; write e.g. \"500ms\", \"1s\", \"10min\"")
+    })?;
     let seconds_per_unit = match unit.trim() {
         "ms" => 0.001,
         "s" => 1.0,
@@ -50,7 +52,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "KiB" => 1024.0,
         "MiB" => 1024.0 * 1024.0,
         "GiB" => 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("\"{other}\" is not a size unit; use B, KiB, MiB, GiB, KB, MB or GB")),
+        other => {
+            return Err(format!(
+                "\"{other}\" is not a size unit; use B, KiB, MiB, GiB, KB, MB or GB"
+            ))
+        }
     };
     let bytes = n * factor;
     if !bytes.is_finite() || bytes > 1e15 {
@@ -89,7 +95,9 @@ mod tests {
         assert_eq!(parse_duration("10min").unwrap(), Duration::from_secs(600));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
         assert!(parse_duration("1").unwrap_err().contains("no unit"));
-        assert!(parse_duration("1 fortnight").unwrap_err().contains("not a time unit"));
+        assert!(parse_duration("1 fortnight")
+            .unwrap_err()
+            .contains("not a time unit"));
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format_duration(Duration::from_millis(20)), "20ms");
     }

@@ -14,7 +14,9 @@ pub struct Interval(pub Duration);
 impl<'de> Deserialize<'de> for Interval {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s).map(Interval).map_err(serde::de::Error::custom)
+        parse_duration(&s)
+            .map(Interval)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -25,7 +27,9 @@ pub struct ByteSize(pub u64);
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_size(&s).map(ByteSize).map_err(serde::de::Error::custom)
+        parse_size(&s)
+            .map(ByteSize)
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,1 +1,11 @@
-pub fn _x(){}
+//! hazgate: the edge gateway. Polls Modbus field devices, decodes their registers into
+//! readings with quality, and (in later stages) stores, evaluates alarms and uplinks.
+//!
+//! The data path is mirrored by the modules: `poll` (plans, Modbus client, cycles) ->
+//! `decode` (registers to readings).
+
+pub mod commands;
+pub mod decode;
+pub mod poll;
+
+pub use hazgate_wire::{Quality, Reading, Reason, Value};

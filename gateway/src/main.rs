@@ -1,1 +1,85 @@
-fn main(){}
+//! The `hazgate` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use hazgate::commands;
+
+#[derive(Parser)]
+#[command(
+    name = "hazgate",
+    version,
+    about = "Edge gateway for hazardous-chemical plants, mines and tailings dams"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a site config and print its poll plan and line budget.
+    Check {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Read every point once and print one JSON line per reading.
+    Poll {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Only this device.
+        #[arg(long, value_name = "ID")]
+        device: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HAZGATE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hazgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Check { config } => {
+            let site = commands::load(&config)?;
+            let report = commands::check::report(&site);
+            print!("{}", report.text);
+            for w in &report.warnings {
+                println!("warning: {w}");
+            }
+            println!("ok: {} is valid", config.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Poll { config, device } => {
+            let site = commands::load(&config)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let summary = runtime.block_on(commands::poll::run(
+                &site,
+                device.as_deref(),
+                &mut std::io::stdout().lock(),
+            ))?;
+            eprintln!(
+                "poll: {} good, {} uncertain, {} bad",
+                summary.good, summary.uncertain, summary.bad
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -5,7 +5,10 @@ include!(concat!(env!("OUT_DIR"), "/builtin_profiles.rs"));
 
 /// The text of a shipped profile.
 pub fn builtin_profile(model: &str) -> Option<&'static str> {
-    BUILTIN.iter().find(|(name, _)| *name == model).map(|(_, text)| *text)
+    BUILTIN
+        .iter()
+        .find(|(name, _)| *name == model)
+        .map(|(_, text)| *text)
 }
 
 /// Names of all shipped profiles.

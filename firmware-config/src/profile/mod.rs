@@ -24,13 +24,21 @@ pub struct LoadedProfile {
 }
 
 /// Parses and checks one profile; `expected_model` is the name the site used for it.
-pub fn parse_profile(source: SourceText, expected_model: Option<&str>) -> Result<LoadedProfile, ConfigErrors> {
-    let raw: RawProfile = toml::from_str(&source.text).map_err(|e| ConfigErrors(vec![source.toml_error(&e)]))?;
+pub fn parse_profile(
+    source: SourceText,
+    expected_model: Option<&str>,
+) -> Result<LoadedProfile, ConfigErrors> {
+    let raw: RawProfile =
+        toml::from_str(&source.text).map_err(|e| ConfigErrors(vec![source.toml_error(&e)]))?;
     let mut diag = Diagnostics::new(&source);
     let model = raw.model.get_ref().clone();
     if let Some(expected) = expected_model {
         if expected != model {
-            diag.error(Some(raw.model.span()), "model", format!("the file is named for \"{expected}\" but says model = \"{model}\""));
+            diag.error(
+                Some(raw.model.span()),
+                "model",
+                format!("the file is named for \"{expected}\" but says model = \"{model}\""),
+            );
         }
     }
     let mut status_tables = BTreeMap::new();
@@ -41,7 +49,11 @@ pub fn parse_profile(source: SourceText, expected_model: Option<&str>) -> Result
                 Ok(c) => {
                     table.insert(c, meaning.clone());
                 }
-                Err(_) => diag.error(None, format!("status_codes.{name}.{code}"), "status codes are register values 0..=65535"),
+                Err(_) => diag.error(
+                    None,
+                    format!("status_codes.{name}.{code}"),
+                    "status codes are register values 0..=65535",
+                ),
             }
         }
         status_tables.insert(name.clone(), table);
@@ -52,25 +64,36 @@ pub fn parse_profile(source: SourceText, expected_model: Option<&str>) -> Result
             Ok(c) => {
                 unit_codes.insert(c, unit.clone());
             }
-            Err(_) => diag.error(None, format!("unit_codes.{code}"), "unit codes are register values 0..=65535"),
+            Err(_) => diag.error(
+                None,
+                format!("unit_codes.{code}"),
+                "unit codes are register values 0..=65535",
+            ),
         }
     }
-    let limit = |v: &Option<toml::Spanned<u16>>, max: u16, field: &str, diag: &mut Diagnostics| -> u16 {
-        match v {
-            Some(s) if (1..=max).contains(s.get_ref()) => *s.get_ref(),
-            Some(s) => {
-                diag.error(Some(s.span()), field, format!("{} is not allowed; Modbus reads at most {max}", s.get_ref()));
-                max
+    let limit =
+        |v: &Option<toml::Spanned<u16>>, max: u16, field: &str, diag: &mut Diagnostics| -> u16 {
+            match v {
+                Some(s) if (1..=max).contains(s.get_ref()) => *s.get_ref(),
+                Some(s) => {
+                    diag.error(
+                        Some(s.span()),
+                        field,
+                        format!("{} is not allowed; Modbus reads at most {max}", s.get_ref()),
+                    );
+                    max
+                }
+                None => max,
             }
-            None => max,
-        }
-    };
+        };
     let max_registers = limit(&raw.max_registers, 125, "max_registers", &mut diag);
     let max_bits = limit(&raw.max_bits, 2000, "max_bits", &mut diag);
     if raw.points.is_empty() {
         diag.error(None, "point", "a profile needs at least one [[point]]");
     }
-    let tables = Tables { status: &status_tables };
+    let tables = Tables {
+        status: &status_tables,
+    };
     let points = resolve_points(&raw.points, &tables, &mut diag, "point");
     let profile = Profile {
         model,
@@ -83,12 +106,19 @@ pub fn parse_profile(source: SourceText, expected_model: Option<&str>) -> Result
         points,
     };
     diag.finish(())?;
-    Ok(LoadedProfile { profile, raw_points: raw.points, source })
+    Ok(LoadedProfile {
+        profile,
+        raw_points: raw.points,
+        source,
+    })
 }
 
 /// Finds a profile by model name: first in the site's own profile folders, then among the
 /// profiles built into the binary.
-pub fn find_profile(model: &str, dirs: &[std::path::PathBuf]) -> Option<Result<LoadedProfile, ConfigErrors>> {
+pub fn find_profile(
+    model: &str,
+    dirs: &[std::path::PathBuf],
+) -> Option<Result<LoadedProfile, ConfigErrors>> {
     for dir in dirs {
         let path = dir.join(format!("{model}.toml"));
         if path.is_file() {

@@ -169,13 +169,19 @@ impl Point {
         self.address as u32 + self.width() as u32
     }
 
-    /// Engineering value from the raw number: raw × scale + offset, then decimals.
-    pub fn to_engineering(&self, raw: f64, decimals: Option<u8>) -> f64 {
+    /// The signal before any 4–20 mA mapping: raw × scale + offset, then decimals. For a
+    /// current-loop point this is the loop current in mA, which NE43 judges.
+    pub fn to_engineering_signal(&self, raw: f64, decimals: Option<u8>) -> f64 {
         let v = raw * self.scale + self.offset;
-        let v = match decimals {
+        match decimals {
             Some(n) => v / 10f64.powi(n as i32),
             None => v,
-        };
+        }
+    }
+
+    /// Engineering value from the raw number: the signal, mapped onto the loop span if any.
+    pub fn to_engineering(&self, raw: f64, decimals: Option<u8>) -> f64 {
+        let v = self.to_engineering_signal(raw, decimals);
         match self.loop_span {
             Some(span) => span.value_at(v),
             None => v,

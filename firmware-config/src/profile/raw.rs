@@ -78,7 +78,8 @@ pub struct RawPoint {
 }
 
 fn rebase<T: Clone>(v: &Option<Spanned<T>>, at: &Range<usize>) -> Option<Spanned<T>> {
-    v.as_ref().map(|s| Spanned::new(at.clone(), s.get_ref().clone()))
+    v.as_ref()
+        .map(|s| Spanned::new(at.clone(), s.get_ref().clone()))
 }
 
 impl RawPoint {

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::model::{LoopSpan, MeasuringRange, Point, PointRef, RegisterKind, Simulate, StatusTable};
+use super::model::{
+    LoopSpan, MeasuringRange, Point, PointRef, RegisterKind, Simulate, StatusTable,
+};
 use super::raw::{RawPoint, RawType};
 use crate::codec::{DataType, WordOrder};
 use crate::error::Diagnostics;
@@ -26,7 +28,12 @@ pub const ID_RULE: &str = "use 1 to 64 letters, digits, '_', '-' or '.'";
 
 /// Resolves a point list; `prefix` names the list in errors, e.g. `point` or
 /// `device "GD-101".points`.
-pub fn resolve_points(raws: &[RawPoint], tables: &Tables, diag: &mut Diagnostics, prefix: &str) -> Vec<Point> {
+pub fn resolve_points(
+    raws: &[RawPoint],
+    tables: &Tables,
+    diag: &mut Diagnostics,
+    prefix: &str,
+) -> Vec<Point> {
     let mut points = Vec::with_capacity(raws.len());
     let mut ids: HashMap<String, usize> = HashMap::new();
     for (i, raw) in raws.iter().enumerate() {
@@ -41,7 +48,11 @@ pub fn resolve_points(raws: &[RawPoint], tables: &Tables, diag: &mut Diagnostics
             diag.error(
                 raw.id.as_ref().map(|s| s.span()),
                 format!("{label}.id"),
-                format!("the id \"{}\" is used twice (first by point #{})", point.id, first + 1),
+                format!(
+                    "the id \"{}\" is used twice (first by point #{})",
+                    point.id,
+                    first + 1
+                ),
             );
             continue;
         }
@@ -54,12 +65,21 @@ pub fn resolve_points(raws: &[RawPoint], tables: &Tables, diag: &mut Diagnostics
     points
 }
 
-fn resolve_one(raw: &RawPoint, tables: &Tables, diag: &mut Diagnostics, label: &str) -> Option<Point> {
+fn resolve_one(
+    raw: &RawPoint,
+    tables: &Tables,
+    diag: &mut Diagnostics,
+    label: &str,
+) -> Option<Point> {
     let errors_before = diag.errors.len();
     let id = match &raw.id {
         Some(id) if valid_id(id.get_ref()) => id.get_ref().clone(),
         Some(id) => {
-            diag.error(Some(id.span()), format!("{label}.id"), format!("\"{}\" is not a valid id; {ID_RULE}", id.get_ref()));
+            diag.error(
+                Some(id.span()),
+                format!("{label}.id"),
+                format!("\"{}\" is not a valid id; {ID_RULE}", id.get_ref()),
+            );
             String::new()
         }
         None => {
@@ -74,11 +94,22 @@ fn resolve_one(raw: &RawPoint, tables: &Tables, diag: &mut Diagnostics, label: &
     let address = match &raw.address {
         Some(a) if (0..=65535).contains(a.get_ref()) => *a.get_ref() as u16,
         Some(a) => {
-            diag.error(Some(a.span()), format!("{label}.address"), format!("{} is outside the Modbus address space 0..=65535", a.get_ref()));
+            diag.error(
+                Some(a.span()),
+                format!("{label}.address"),
+                format!(
+                    "{} is outside the Modbus address space 0..=65535",
+                    a.get_ref()
+                ),
+            );
             0
         }
         None => {
-            diag.error(None, format!("{label}.address"), "missing: the register address (0-based, as on the wire)");
+            diag.error(
+                None,
+                format!("{label}.address"),
+                "missing: the register address (0-based, as on the wire)",
+            );
             0
         }
     };
@@ -88,24 +119,53 @@ fn resolve_one(raw: &RawPoint, tables: &Tables, diag: &mut Diagnostics, label: &
         diag.error(
             raw.address.as_ref().map(|a| a.span()),
             format!("{label}.address"),
-            format!("{} registers from {address} run past the end of the address space (65535)", point_width),
+            format!(
+                "{} registers from {address} run past the end of the address space (65535)",
+                point_width
+            ),
         );
     }
-    let order = raw.order.as_ref().map(|o| *o.get_ref()).unwrap_or(WordOrder::Abcd);
-    let numeric = !matches!(ty, DataType::Text(_)) && !kind.is_bit() && !matches!(ty, DataType::Bit(_));
+    let order = raw
+        .order
+        .as_ref()
+        .map(|o| *o.get_ref())
+        .unwrap_or(WordOrder::Abcd);
+    let numeric =
+        !matches!(ty, DataType::Text(_)) && !kind.is_bit() && !matches!(ty, DataType::Bit(_));
     let scale = raw.scale.as_ref().map(|s| (*s.get_ref(), s.span()));
     if let Some((s, span)) = &scale {
         if !s.is_finite() || *s == 0.0 {
-            diag.error(Some(span.clone()), format!("{label}.scale"), "must be a finite number other than 0");
+            diag.error(
+                Some(span.clone()),
+                format!("{label}.scale"),
+                "must be a finite number other than 0",
+            );
         }
     }
     let offset = raw.offset.as_ref().map(|o| *o.get_ref()).unwrap_or(0.0);
     if !offset.is_finite() {
-        diag.error(raw.offset.as_ref().map(|o| o.span()), format!("{label}.offset"), "must be a finite number");
+        diag.error(
+            raw.offset.as_ref().map(|o| o.span()),
+            format!("{label}.offset"),
+            "must be a finite number",
+        );
     }
-    for (field, value) in [("scale", raw.scale.is_some()), ("offset", raw.offset.is_some()), ("decimals_from", raw.decimals_from.is_some()), ("current_loop", raw.current_loop.is_some()), ("range", raw.range.is_some())] {
+    for (field, value) in [
+        ("scale", raw.scale.is_some()),
+        ("offset", raw.offset.is_some()),
+        ("decimals_from", raw.decimals_from.is_some()),
+        ("current_loop", raw.current_loop.is_some()),
+        ("range", raw.range.is_some()),
+    ] {
         if value && !numeric {
-            diag.error(None, format!("{label}.{field}"), format!("only numeric register points take `{field}`; this one is {}", ty.name()));
+            diag.error(
+                None,
+                format!("{label}.{field}"),
+                format!(
+                    "only numeric register points take `{field}`; this one is {}",
+                    ty.name()
+                ),
+            );
         }
     }
     let range = raw.range.as_ref().and_then(|r| {
@@ -113,7 +173,11 @@ fn resolve_one(raw: &RawPoint, tables: &Tables, diag: &mut Diagnostics, label: &
         if low.is_finite() && high.is_finite() && low < high {
             Some(MeasuringRange { low, high })
         } else {
-            diag.error(Some(r.span()), format!("{label}.range"), "write [low, high] with low below high");
+            diag.error(
+                Some(r.span()),
+                format!("{label}.range"),
+                "write [low, high] with low below high",
+            );
             None
         }
     });
@@ -122,14 +186,25 @@ fn resolve_one(raw: &RawPoint, tables: &Tables, diag: &mut Diagnostics, label: &
         if low.is_finite() && high.is_finite() && low != high {
             Some(LoopSpan { low, high })
         } else {
-            diag.error(Some(r.span()), format!("{label}.current_loop"), "write [value at 4 mA, value at 20 mA], two different numbers");
+            diag.error(
+                Some(r.span()),
+                format!("{label}.current_loop"),
+                "write [value at 4 mA, value at 20 mA], two different numbers",
+            );
             None
         }
     });
     if let Some(table) = &raw.status_codes {
         if !tables.status.contains_key(table.get_ref()) {
             let known: Vec<&String> = tables.status.keys().collect();
-            diag.error(Some(table.span()), format!("{label}.status_codes"), format!("no status code table \"{}\" in this profile; known: {known:?}", table.get_ref()));
+            diag.error(
+                Some(table.span()),
+                format!("{label}.status_codes"),
+                format!(
+                    "no status code table \"{}\" in this profile; known: {known:?}",
+                    table.get_ref()
+                ),
+            );
         }
     }
     let sim = raw.simulate.clone().unwrap_or_default();
@@ -163,27 +238,54 @@ fn resolve_one(raw: &RawPoint, tables: &Tables, diag: &mut Diagnostics, label: &
     })
 }
 
-fn resolve_type(raw: &RawPoint, kind: RegisterKind, diag: &mut Diagnostics, label: &str) -> Option<DataType> {
+fn resolve_type(
+    raw: &RawPoint,
+    kind: RegisterKind,
+    diag: &mut Diagnostics,
+    label: &str,
+) -> Option<DataType> {
     let given = raw.ty.as_ref().map(|t| *t.get_ref());
     let span = raw.ty.as_ref().map(|t| t.span());
     if kind.is_bit() {
         if given.is_some_and(|t| t != RawType::Bit) {
-            diag.error(span, format!("{label}.type"), format!("a {} holds one bit: use type = \"bit\" or leave type out", kind.name()));
+            diag.error(
+                span,
+                format!("{label}.type"),
+                format!(
+                    "a {} holds one bit: use type = \"bit\" or leave type out",
+                    kind.name()
+                ),
+            );
             return None;
         }
         if raw.bit.is_some() {
-            diag.error(raw.bit.as_ref().map(|b| b.span()), format!("{label}.bit"), format!("a {} is one bit already; `bit` is for bits inside a register", kind.name()));
+            diag.error(
+                raw.bit.as_ref().map(|b| b.span()),
+                format!("{label}.bit"),
+                format!(
+                    "a {} is one bit already; `bit` is for bits inside a register",
+                    kind.name()
+                ),
+            );
             return None;
         }
         return Some(DataType::Bit(0));
     }
     let ty = given.unwrap_or(RawType::U16);
     if ty != RawType::Bit && raw.bit.is_some() {
-        diag.error(raw.bit.as_ref().map(|b| b.span()), format!("{label}.bit"), "only type = \"bit\" takes `bit`");
+        diag.error(
+            raw.bit.as_ref().map(|b| b.span()),
+            format!("{label}.bit"),
+            "only type = \"bit\" takes `bit`",
+        );
         return None;
     }
     if ty != RawType::String && raw.length.is_some() {
-        diag.error(raw.length.as_ref().map(|b| b.span()), format!("{label}.length"), "only type = \"string\" takes `length` (in registers)");
+        diag.error(
+            raw.length.as_ref().map(|b| b.span()),
+            format!("{label}.length"),
+            "only type = \"string\" takes `length` (in registers)",
+        );
         return None;
     }
     Some(match ty {
@@ -198,22 +300,44 @@ fn resolve_type(raw: &RawPoint, kind: RegisterKind, diag: &mut Diagnostics, labe
         RawType::Bit => match &raw.bit {
             Some(b) if (0..=15).contains(b.get_ref()) => DataType::Bit(*b.get_ref() as u8),
             Some(b) => {
-                diag.error(Some(b.span()), format!("{label}.bit"), format!("{} is not a bit of a 16-bit register; use 0..=15", b.get_ref()));
+                diag.error(
+                    Some(b.span()),
+                    format!("{label}.bit"),
+                    format!(
+                        "{} is not a bit of a 16-bit register; use 0..=15",
+                        b.get_ref()
+                    ),
+                );
                 return None;
             }
             None => {
-                diag.error(span, format!("{label}.bit"), "missing: which bit of the register, 0 (least significant) ..= 15");
+                diag.error(
+                    span,
+                    format!("{label}.bit"),
+                    "missing: which bit of the register, 0 (least significant) ..= 15",
+                );
                 return None;
             }
         },
         RawType::String => match &raw.length {
             Some(l) if (1..=125).contains(l.get_ref()) => DataType::Text(*l.get_ref() as u16),
             Some(l) => {
-                diag.error(Some(l.span()), format!("{label}.length"), format!("{} registers cannot be read at once; use 1..=125", l.get_ref()));
+                diag.error(
+                    Some(l.span()),
+                    format!("{label}.length"),
+                    format!(
+                        "{} registers cannot be read at once; use 1..=125",
+                        l.get_ref()
+                    ),
+                );
                 return None;
             }
             None => {
-                diag.error(span, format!("{label}.length"), "missing: how many registers the string occupies (two characters each)");
+                diag.error(
+                    span,
+                    format!("{label}.length"),
+                    "missing: how many registers the string occupies (two characters each)",
+                );
                 return None;
             }
         },
@@ -221,32 +345,67 @@ fn resolve_type(raw: &RawPoint, kind: RegisterKind, diag: &mut Diagnostics, labe
 }
 
 /// Resolves `decimals_from`, `unit_from` and `status_from`, and decides which points publish.
-fn link_helpers(points: &mut [Point], raws: &[RawPoint], tables: &Tables, diag: &mut Diagnostics, prefix: &str) {
-    let index: HashMap<String, usize> = points.iter().enumerate().map(|(i, p)| (p.id.clone(), i)).collect();
+fn link_helpers(
+    points: &mut [Point],
+    raws: &[RawPoint],
+    tables: &Tables,
+    diag: &mut Diagnostics,
+    prefix: &str,
+) {
+    let index: HashMap<String, usize> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.clone(), i))
+        .collect();
     let mut helper = vec![false; points.len()];
     for (i, raw) in raws.iter().enumerate() {
         let label = format!("{prefix} \"{}\"", points[i].id);
-        let mut link = |field: &str, r: &Option<toml::Spanned<String>>, need_status: bool| -> Option<PointRef> {
+        let mut link = |field: &str,
+                        r: &Option<toml::Spanned<String>>,
+                        need_status: bool|
+         -> Option<PointRef> {
             let r = r.as_ref()?;
             let Some(&j) = index.get(r.get_ref()) else {
-                diag.error(Some(r.span()), format!("{label}.{field}"), format!("no point \"{}\" in this device", r.get_ref()));
+                diag.error(
+                    Some(r.span()),
+                    format!("{label}.{field}"),
+                    format!("no point \"{}\" in this device", r.get_ref()),
+                );
                 return None;
             };
             let target = &points[j];
             if target.kind.is_bit() || !matches!(target.ty, DataType::U16 | DataType::I16) {
-                diag.error(Some(r.span()), format!("{label}.{field}"), format!("\"{}\" must be a u16 or i16 register", target.id));
+                diag.error(
+                    Some(r.span()),
+                    format!("{label}.{field}"),
+                    format!("\"{}\" must be a u16 or i16 register", target.id),
+                );
                 return None;
             }
             if need_status && target.status_codes.is_none() {
-                diag.error(Some(r.span()), format!("{label}.{field}"), format!("\"{}\" has no `status_codes` table to read codes with", target.id));
+                diag.error(
+                    Some(r.span()),
+                    format!("{label}.{field}"),
+                    format!(
+                        "\"{}\" has no `status_codes` table to read codes with",
+                        target.id
+                    ),
+                );
                 return None;
             }
             if j == i {
-                diag.error(Some(r.span()), format!("{label}.{field}"), "a point cannot describe itself");
+                diag.error(
+                    Some(r.span()),
+                    format!("{label}.{field}"),
+                    "a point cannot describe itself",
+                );
                 return None;
             }
             helper[j] = true;
-            Some(PointRef { id: target.id.clone(), index: j })
+            Some(PointRef {
+                id: target.id.clone(),
+                index: j,
+            })
         };
         let decimals = link("decimals_from", &raw.decimals_from, false);
         let unit = link("unit_from", &raw.unit_from, false);

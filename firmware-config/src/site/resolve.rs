@@ -29,7 +29,8 @@ pub fn load_site(path: &Path) -> Result<SiteConfig, ConfigErrors> {
 
 /// Parses and checks a site from text; `source.path` anchors relative paths and errors.
 pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
-    let raw: RawSiteFile = toml::from_str(&source.text).map_err(|e| ConfigErrors(vec![source.toml_error(&e)]))?;
+    let raw: RawSiteFile =
+        toml::from_str(&source.text).map_err(|e| ConfigErrors(vec![source.toml_error(&e)]))?;
     let mut diag = Diagnostics::new(source);
     let mut foreign: Vec<ConfigError> = Vec::new();
     let base = source.path.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -40,7 +41,10 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
         gateway: checked_id(&raw.site.gateway, "site.gateway", &mut diag),
     };
     let profile_dirs: Vec<PathBuf> = raw.site.profile_dirs.iter().map(|d| base.join(d)).collect();
-    let uplink = raw.uplink.as_ref().and_then(|u| resolve_uplink(u, &site, &base, &mut diag));
+    let uplink = raw
+        .uplink
+        .as_ref()
+        .and_then(|u| resolve_uplink(u, &site, &base, &mut diag));
     let store = resolve_store(raw.store.as_ref(), &base, &mut diag);
 
     let mut hazard_sources = Vec::new();
@@ -48,13 +52,25 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
     for hs in &raw.hazard_sources {
         let id = checked_id(&hs.id, "hazard_source.id", &mut diag);
         if hs_index.insert(id.clone(), hazard_sources.len()).is_some() {
-            diag.error(Some(hs.id.span()), "hazard_source.id", format!("hazard source \"{id}\" is defined twice"));
+            diag.error(
+                Some(hs.id.span()),
+                "hazard_source.id",
+                format!("hazard source \"{id}\" is defined twice"),
+            );
         }
         let grade = *hs.grade.get_ref();
         if !(1..=4).contains(&grade) {
-            diag.error(Some(hs.grade.span()), format!("hazard_source \"{id}\".grade"), format!("{grade} is not a major-hazard grade; use 1 (most severe) ..= 4"));
+            diag.error(
+                Some(hs.grade.span()),
+                format!("hazard_source \"{id}\".grade"),
+                format!("{grade} is not a major-hazard grade; use 1 (most severe) ..= 4"),
+            );
         }
-        hazard_sources.push(HazardSource { id, name: hs.name.clone(), grade: grade.clamp(1, 4) as u8 });
+        hazard_sources.push(HazardSource {
+            id,
+            name: hs.name.clone(),
+            grade: grade.clamp(1, 4) as u8,
+        });
     }
 
     let mut buses = Vec::new();
@@ -62,14 +78,27 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
     let mut serial_ports: HashMap<PathBuf, String> = HashMap::new();
     for b in &raw.buses {
         let id = checked_id(&b.id, "bus.id", &mut diag);
-        let Some(bus) = resolve_bus(b, &id, &base, &mut diag) else { continue };
+        let Some(bus) = resolve_bus(b, &id, &base, &mut diag) else {
+            continue;
+        };
         if let Link::Rtu(line) = &bus.link {
             if let Some(other) = serial_ports.insert(line.port.clone(), id.clone()) {
-                diag.error(Some(b.id.span()), format!("bus \"{id}\".rtu.port"), format!("{} is already the port of bus \"{other}\"; one RS-485 line is one bus", line.port.display()));
+                diag.error(
+                    Some(b.id.span()),
+                    format!("bus \"{id}\".rtu.port"),
+                    format!(
+                        "{} is already the port of bus \"{other}\"; one RS-485 line is one bus",
+                        line.port.display()
+                    ),
+                );
             }
         }
         if bus_index.insert(id.clone(), buses.len()).is_some() {
-            diag.error(Some(b.id.span()), "bus.id", format!("bus \"{id}\" is defined twice"));
+            diag.error(
+                Some(b.id.span()),
+                "bus.id",
+                format!("bus \"{id}\" is defined twice"),
+            );
             continue;
         }
         buses.push(bus);
@@ -83,37 +112,67 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
         let id = checked_id(&d.id, "device.id", &mut diag);
         let label = format!("device \"{id}\"");
         if device_ids.insert(id.clone(), ()).is_some() {
-            diag.error(Some(d.id.span()), "device.id", format!("device \"{id}\" is defined twice"));
+            diag.error(
+                Some(d.id.span()),
+                "device.id",
+                format!("device \"{id}\" is defined twice"),
+            );
         }
         let bus = match bus_index.get(d.bus.get_ref()) {
             Some(&b) => Some(b),
             None => {
                 let known: Vec<&String> = bus_index.keys().collect();
-                diag.error(Some(d.bus.span()), format!("{label}.bus"), format!("no bus \"{}\"; defined buses: {known:?}", d.bus.get_ref()));
+                diag.error(
+                    Some(d.bus.span()),
+                    format!("{label}.bus"),
+                    format!("no bus \"{}\"; defined buses: {known:?}", d.bus.get_ref()),
+                );
                 None
             }
         };
         let unit = *d.unit.get_ref();
         if !(1..=247).contains(&unit) {
-            diag.error(Some(d.unit.span()), format!("{label}.unit"), format!("{unit} is not a Modbus unit id; use 1..=247"));
+            diag.error(
+                Some(d.unit.span()),
+                format!("{label}.unit"),
+                format!("{unit} is not a Modbus unit id; use 1..=247"),
+            );
         }
         let unit = unit.clamp(1, 247) as u8;
         if let Some(b) = bus {
             if let Some(other) = units.insert((b, unit), id.clone()) {
-                diag.error(Some(d.unit.span()), format!("{label}.unit"), format!("unit {unit} on bus \"{}\" is already device \"{other}\"", buses[b].id));
+                diag.error(
+                    Some(d.unit.span()),
+                    format!("{label}.unit"),
+                    format!(
+                        "unit {unit} on bus \"{}\" is already device \"{other}\"",
+                        buses[b].id
+                    ),
+                );
             }
         }
-        let hazard_source = d.hazard_source.as_ref().and_then(|h| match hs_index.get(h.get_ref()) {
-            Some(&i) => Some(i),
-            None => {
-                let known: Vec<&String> = hs_index.keys().collect();
-                diag.error(Some(h.span()), format!("{label}.hazard_source"), format!("no hazard source \"{}\"; defined: {known:?}", h.get_ref()));
-                None
-            }
-        });
+        let hazard_source =
+            d.hazard_source
+                .as_ref()
+                .and_then(|h| match hs_index.get(h.get_ref()) {
+                    Some(&i) => Some(i),
+                    None => {
+                        let known: Vec<&String> = hs_index.keys().collect();
+                        diag.error(
+                            Some(h.span()),
+                            format!("{label}.hazard_source"),
+                            format!("no hazard source \"{}\"; defined: {known:?}", h.get_ref()),
+                        );
+                        None
+                    }
+                });
         let poll = d.poll.get_ref().0;
         if !(MIN_POLL..=MAX_POLL).contains(&poll) {
-            diag.error(Some(d.poll.span()), format!("{label}.poll"), format!("{} is outside 50ms ..= 24h", format_duration(poll)));
+            diag.error(
+                Some(d.poll.span()),
+                format!("{label}.poll"),
+                format!("{} is outside 50ms ..= 24h", format_duration(poll)),
+            );
         }
         let timeout = match (&d.timeout, bus) {
             (Some(t), _) => checked_timeout(t, &format!("{label}.timeout"), &mut diag),
@@ -121,7 +180,11 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
             (None, None) => DEFAULT_TIMEOUT,
         };
         if timeout >= poll {
-            let span = d.timeout.as_ref().map(|t| t.span()).unwrap_or(d.poll.span());
+            let span = d
+                .timeout
+                .as_ref()
+                .map(|t| t.span())
+                .unwrap_or(d.poll.span());
             diag.error(Some(span), format!("{label}.timeout"), format!(
                 "the timeout ({}) must be shorter than the poll interval ({}), or one silent device holds its line for a whole cycle",
                 format_duration(timeout), format_duration(poll)
@@ -137,21 +200,35 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
                     None
                 }
                 None => {
-                    diag.error(Some(d.profile.span()), format!("{label}.profile"), format!(
-                        "no profile \"{model}\" in {:?} or among the built-in ones: {:?}",
-                        profile_dirs, crate::profile::builtin_profiles().collect::<Vec<_>>()
-                    ));
+                    diag.error(
+                        Some(d.profile.span()),
+                        format!("{label}.profile"),
+                        format!(
+                            "no profile \"{model}\" in {:?} or among the built-in ones: {:?}",
+                            profile_dirs,
+                            crate::profile::builtin_profiles().collect::<Vec<_>>()
+                        ),
+                    );
                     None
                 }
             })
             .clone();
         let Some(loaded) = loaded else { continue };
         let profile = &loaded.profile;
-        let max_registers = limit(&d.max_registers, profile.max_registers, &format!("{label}.max_registers"), &mut diag);
+        let max_registers = limit(
+            &d.max_registers,
+            profile.max_registers,
+            &format!("{label}.max_registers"),
+            &mut diag,
+        );
         let max_gap = match &d.max_gap {
             Some(g) if (0..=124).contains(g.get_ref()) => *g.get_ref() as u16,
             Some(g) => {
-                diag.error(Some(g.span()), format!("{label}.max_gap"), "use 0..=124 registers");
+                diag.error(
+                    Some(g.span()),
+                    format!("{label}.max_gap"),
+                    "use 0..=124 registers",
+                );
                 0
             }
             None => DEFAULT_MAX_GAP,
@@ -194,22 +271,47 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
 /// Registers a read may bridge by default: two requests cost more than a few unused words.
 pub const DEFAULT_MAX_GAP: u16 = 8;
 
-fn device_points(loaded: &LoadedProfile, d: &RawDevice, label: &str, diag: &mut Diagnostics) -> Vec<crate::profile::Point> {
+fn device_points(
+    loaded: &LoadedProfile,
+    d: &RawDevice,
+    label: &str,
+    diag: &mut Diagnostics,
+) -> Vec<crate::profile::Point> {
     let mut raws: Vec<RawPoint> = loaded.raw_points.clone();
     let at: Range<usize> = d.id.span();
     let mut overridden = false;
     for (key, over) in &d.points {
-        match raws.iter().position(|p| p.id.as_ref().map(|i| i.get_ref()) == Some(key.get_ref())) {
+        match raws
+            .iter()
+            .position(|p| p.id.as_ref().map(|i| i.get_ref()) == Some(key.get_ref()))
+        {
             Some(i) => {
                 if over.id.is_some() {
-                    diag.error(over.id.as_ref().map(|s| s.span()), format!("{label}.points.{}.id", key.get_ref()), "a point's id is its key; it cannot be renamed");
+                    diag.error(
+                        over.id.as_ref().map(|s| s.span()),
+                        format!("{label}.points.{}.id", key.get_ref()),
+                        "a point's id is its key; it cannot be renamed",
+                    );
                 }
                 raws[i] = raws[i].overridden_by(over, &key.span());
                 overridden = true;
             }
             None => {
-                let known: Vec<&str> = loaded.profile.points.iter().map(|p| p.id.as_str()).collect();
-                diag.error(Some(key.span()), format!("{label}.points.{}", key.get_ref()), format!("profile \"{}\" has no point \"{}\"; its points: {known:?}", loaded.profile.model, key.get_ref()));
+                let known: Vec<&str> = loaded
+                    .profile
+                    .points
+                    .iter()
+                    .map(|p| p.id.as_str())
+                    .collect();
+                diag.error(
+                    Some(key.span()),
+                    format!("{label}.points.{}", key.get_ref()),
+                    format!(
+                        "profile \"{}\" has no point \"{}\"; its points: {known:?}",
+                        loaded.profile.model,
+                        key.get_ref()
+                    ),
+                );
             }
         }
     }
@@ -217,7 +319,9 @@ fn device_points(loaded: &LoadedProfile, d: &RawDevice, label: &str, diag: &mut 
         return loaded.profile.points.clone();
     }
     let _ = at;
-    let tables = Tables { status: &loaded.profile.status_tables };
+    let tables = Tables {
+        status: &loaded.profile.status_tables,
+    };
     resolve_points(&raws, &tables, diag, &format!("{label}.points"))
 }
 
@@ -225,7 +329,14 @@ fn limit(v: &Option<toml::Spanned<i64>>, max: u16, field: &str, diag: &mut Diagn
     match v {
         Some(s) if (1..=max as i64).contains(s.get_ref()) => *s.get_ref() as u16,
         Some(s) => {
-            diag.error(Some(s.span()), field, format!("{} is not allowed; the profile allows at most {max}", s.get_ref()));
+            diag.error(
+                Some(s.span()),
+                field,
+                format!(
+                    "{} is not allowed; the profile allows at most {max}",
+                    s.get_ref()
+                ),
+            );
             max
         }
         None => max,
@@ -234,15 +345,27 @@ fn limit(v: &Option<toml::Spanned<i64>>, max: u16, field: &str, diag: &mut Diagn
 
 fn checked_id(id: &toml::Spanned<String>, field: &str, diag: &mut Diagnostics) -> String {
     if !valid_id(id.get_ref()) {
-        diag.error(Some(id.span()), field, format!("\"{}\" is not a valid id; {ID_RULE}", id.get_ref()));
+        diag.error(
+            Some(id.span()),
+            field,
+            format!("\"{}\" is not a valid id; {ID_RULE}", id.get_ref()),
+        );
     }
     id.get_ref().clone()
 }
 
-fn checked_timeout(t: &toml::Spanned<crate::serde_types::Interval>, field: &str, diag: &mut Diagnostics) -> Duration {
+fn checked_timeout(
+    t: &toml::Spanned<crate::serde_types::Interval>,
+    field: &str,
+    diag: &mut Diagnostics,
+) -> Duration {
     let v = t.get_ref().0;
     if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&v) {
-        diag.error(Some(t.span()), field, format!("{} is outside 10ms ..= 60s", format_duration(v)));
+        diag.error(
+            Some(t.span()),
+            field,
+            format!("{} is outside 10ms ..= 60s", format_duration(v)),
+        );
     }
     v
 }
@@ -251,7 +374,11 @@ fn checked_port(p: &toml::Spanned<i64>, field: &str, diag: &mut Diagnostics) -> 
     match u16::try_from(*p.get_ref()) {
         Ok(port) if port > 0 => port,
         _ => {
-            diag.error(Some(p.span()), field, format!("{} is not a TCP port; use 1..=65535", p.get_ref()));
+            diag.error(
+                Some(p.span()),
+                field,
+                format!("{} is not a TCP port; use 1..=65535", p.get_ref()),
+            );
             0
         }
     }
@@ -259,31 +386,56 @@ fn checked_port(p: &toml::Spanned<i64>, field: &str, diag: &mut Diagnostics) -> 
 
 fn resolve_bus(b: &RawBus, id: &str, base: &Path, diag: &mut Diagnostics) -> Option<Bus> {
     let label = format!("bus \"{id}\"");
-    let given = [b.tcp.is_some(), b.rtu.is_some(), b.rtu_over_tcp.is_some()].iter().filter(|x| **x).count();
+    let given = [b.tcp.is_some(), b.rtu.is_some(), b.rtu_over_tcp.is_some()]
+        .iter()
+        .filter(|x| **x)
+        .count();
     if given != 1 {
-        diag.error(Some(b.id.span()), label.clone(), "give exactly one of `tcp`, `rtu` or `rtu_over_tcp`");
+        diag.error(
+            Some(b.id.span()),
+            label.clone(),
+            "give exactly one of `tcp`, `rtu` or `rtu_over_tcp`",
+        );
         return None;
     }
     let link = if let Some(t) = &b.tcp {
-        Link::Tcp { host: t.host.clone(), port: checked_port(&t.port, &format!("{label}.tcp.port"), diag) }
+        Link::Tcp {
+            host: t.host.clone(),
+            port: checked_port(&t.port, &format!("{label}.tcp.port"), diag),
+        }
     } else if let Some(t) = &b.rtu_over_tcp {
-        Link::RtuOverTcp { host: t.host.clone(), port: checked_port(&t.port, &format!("{label}.rtu_over_tcp.port"), diag) }
+        Link::RtuOverTcp {
+            host: t.host.clone(),
+            port: checked_port(&t.port, &format!("{label}.rtu_over_tcp.port"), diag),
+        }
     } else {
         let s = b.rtu.as_ref()?;
         let baud = *s.baud.get_ref();
         if !BAUDS.contains(&baud) {
-            diag.error(Some(s.baud.span()), format!("{label}.rtu.baud"), format!("{baud} is not a standard baud rate; use one of {BAUDS:?}"));
+            diag.error(
+                Some(s.baud.span()),
+                format!("{label}.rtu.baud"),
+                format!("{baud} is not a standard baud rate; use one of {BAUDS:?}"),
+            );
         }
         let data_bits = s.data_bits.as_ref().map(|d| (*d.get_ref(), d.span()));
         if let Some((bits, span)) = &data_bits {
             if !(7..=8).contains(bits) {
-                diag.error(Some(span.clone()), format!("{label}.rtu.data_bits"), "use 7 or 8");
+                diag.error(
+                    Some(span.clone()),
+                    format!("{label}.rtu.data_bits"),
+                    "use 7 or 8",
+                );
             }
         }
         let stop_bits = s.stop_bits.as_ref().map(|d| (*d.get_ref(), d.span()));
         if let Some((bits, span)) = &stop_bits {
             if !(1..=2).contains(bits) {
-                diag.error(Some(span.clone()), format!("{label}.rtu.stop_bits"), "use 1 or 2");
+                diag.error(
+                    Some(span.clone()),
+                    format!("{label}.rtu.stop_bits"),
+                    "use 1 or 2",
+                );
             }
         }
         Link::Rtu(SerialLine {
@@ -294,15 +446,37 @@ fn resolve_bus(b: &RawBus, id: &str, base: &Path, diag: &mut Diagnostics) -> Opt
             stop_bits: stop_bits.map(|d| d.0.clamp(1, 2) as u8).unwrap_or(1),
         })
     };
-    let timeout = b.timeout.as_ref().map(|t| checked_timeout(t, &format!("{label}.timeout"), diag)).unwrap_or(DEFAULT_TIMEOUT);
-    let gap = b.gap.as_ref().map(|g| g.get_ref().0).unwrap_or(Duration::ZERO);
+    let timeout = b
+        .timeout
+        .as_ref()
+        .map(|t| checked_timeout(t, &format!("{label}.timeout"), diag))
+        .unwrap_or(DEFAULT_TIMEOUT);
+    let gap = b
+        .gap
+        .as_ref()
+        .map(|g| g.get_ref().0)
+        .unwrap_or(Duration::ZERO);
     if gap > Duration::from_secs(1) {
-        diag.error(b.gap.as_ref().map(|g| g.span()), format!("{label}.gap"), "a gap over 1s between frames wastes the line; use 0ms ..= 1s");
+        diag.error(
+            b.gap.as_ref().map(|g| g.span()),
+            format!("{label}.gap"),
+            "a gap over 1s between frames wastes the line; use 0ms ..= 1s",
+        );
     }
-    Some(Bus { id: id.to_string(), link, timeout, gap })
+    Some(Bus {
+        id: id.to_string(),
+        link,
+        timeout,
+        gap,
+    })
 }
 
-fn resolve_uplink(u: &RawUplink, site: &SiteInfo, base: &Path, diag: &mut Diagnostics) -> Option<Uplink> {
+fn resolve_uplink(
+    u: &RawUplink,
+    site: &SiteInfo,
+    base: &Path,
+    diag: &mut Diagnostics,
+) -> Option<Uplink> {
     let broker = match parse_broker(u.broker.get_ref()) {
         Ok(b) => b,
         Err(msg) => {
@@ -311,16 +485,31 @@ fn resolve_uplink(u: &RawUplink, site: &SiteInfo, base: &Path, diag: &mut Diagno
         }
     };
     let prefix = match &u.prefix {
-        Some(p) if !p.get_ref().is_empty() && !p.get_ref().contains(['+', '#']) && !p.get_ref().starts_with('/') && !p.get_ref().ends_with('/') => p.get_ref().clone(),
+        Some(p)
+            if !p.get_ref().is_empty()
+                && !p.get_ref().contains(['+', '#'])
+                && !p.get_ref().starts_with('/')
+                && !p.get_ref().ends_with('/') =>
+        {
+            p.get_ref().clone()
+        }
         Some(p) => {
-            diag.error(Some(p.span()), "uplink.prefix", "a topic prefix must not be empty, contain '+' or '#', or start or end with '/'");
+            diag.error(
+                Some(p.span()),
+                "uplink.prefix",
+                "a topic prefix must not be empty, contain '+' or '#', or start or end with '/'",
+            );
             String::new()
         }
         None => "hazard".to_string(),
     };
     let password = match (&u.password_file, &u.password_env) {
         (Some(_), Some(_)) => {
-            diag.error(Some(u.broker.span()), "uplink", "give `password_file` or `password_env`, not both");
+            diag.error(
+                Some(u.broker.span()),
+                "uplink",
+                "give `password_file` or `password_env`, not both",
+            );
             None
         }
         (Some(f), None) => Some(Secret::File(base.join(f))),
@@ -328,12 +517,19 @@ fn resolve_uplink(u: &RawUplink, site: &SiteInfo, base: &Path, diag: &mut Diagno
         (None, None) => None,
     };
     if u.client_cert.is_some() != u.client_key.is_some() {
-        diag.error(Some(u.broker.span()), "uplink.client_cert", "a client certificate needs its key (`client_key`), and a key its certificate");
+        diag.error(
+            Some(u.broker.span()),
+            "uplink.client_cert",
+            "a client certificate needs its key (`client_key`), and a key its certificate",
+        );
     }
     Some(Uplink {
         broker,
         prefix,
-        client_id: u.client_id.clone().unwrap_or_else(|| format!("hazgate-{}-{}", site.id, site.gateway)),
+        client_id: u
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("hazgate-{}-{}", site.id, site.gateway)),
         username: u.username.clone(),
         password,
         ca_file: u.ca_file.as_ref().map(|p| base.join(p)),
@@ -350,31 +546,52 @@ pub fn parse_broker(url: &str) -> Result<Broker, String> {
     } else if let Some(r) = url.strip_prefix("mqtt://") {
         (false, r)
     } else {
-        return Err(format!("\"{url}\" is not a broker address; write mqtt://host:1883 or mqtts://host:8883"));
+        return Err(format!(
+            "\"{url}\" is not a broker address; write mqtt://host:1883 or mqtts://host:8883"
+        ));
     };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("\"{p}\" is not a port in \"{url}\""))?),
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("\"{p}\" is not a port in \"{url}\""))?,
+        ),
         None => (rest, if tls { 8883 } else { 1883 }),
     };
     if host.is_empty() || host.contains('/') {
         return Err(format!("\"{url}\" has no host; write mqtt://host:1883"));
     }
-    Ok(Broker { tls, host: host.to_string(), port })
+    Ok(Broker {
+        tls,
+        host: host.to_string(),
+        port,
+    })
 }
 
 fn resolve_store(s: Option<&RawStore>, base: &Path, diag: &mut Diagnostics) -> StoreConfig {
-    let dir = s.and_then(|s| s.dir.as_ref()).map(|d| base.join(d)).unwrap_or_else(|| PathBuf::from("/var/lib/hazgate"));
+    let dir = s
+        .and_then(|s| s.dir.as_ref())
+        .map(|d| base.join(d))
+        .unwrap_or_else(|| PathBuf::from("/var/lib/hazgate"));
     let max_size = s.and_then(|s| s.max_size.as_ref()).map(|m| {
         if m.get_ref().0 < 1 << 20 {
-            diag.error(Some(m.span()), "store.max_size", "under 1MiB cannot hold even a short outage; use e.g. \"1GiB\"");
+            diag.error(
+                Some(m.span()),
+                "store.max_size",
+                "under 1MiB cannot hold even a short outage; use e.g. \"1GiB\"",
+            );
         }
         m.get_ref().0
     });
     let sync_interval = s.and_then(|s| s.sync_interval.as_ref()).map(|i| {
         let v = i.get_ref().0;
         if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&v) {
-            diag.error(Some(i.span()), "store.sync_interval", "use 10ms ..= 10s: longer risks losing that much on power loss");
+            diag.error(
+                Some(i.span()),
+                "store.sync_interval",
+                "use 10ms ..= 10s: longer risks losing that much on power loss",
+            );
         }
         v
     });
