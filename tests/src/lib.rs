@@ -1,1 +1,178 @@
-pub fn _x(){}
+//! Harness for end-to-end tests: finds the workspace's binaries, writes site files, starts
+//! `hazsim` and waits until it listens, and talks to its control interface.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use hazgate_wire::Reading;
+use serde_json::Value;
+
+/// The workspace's root folder.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A binary of the workspace, built by `cargo build --workspace --bins` (the test script
+/// does that first; cargo does not build other packages' binaries for a test).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let path = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A temporary folder holding a site file and its pseudo-terminal links.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Default for Workdir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running `hazsim`, stopped when dropped.
+pub struct Sim {
+    child: Child,
+    pub control: String,
+}
+
+impl Sim {
+    /// Starts `hazsim serve` for a site and waits for its `ready` line.
+    pub fn start(site: &Path, extra: &[&str]) -> Result<Sim> {
+        let control = format!("127.0.0.1:{}", free_port());
+        let mut child = Command::new(bin("hazsim"))
+            .args(["serve", "-c"])
+            .arg(site)
+            .args(["--control", &control])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting hazsim")?;
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.trim() == "ready" {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(()) => Ok(Sim { child, control }),
+            Err(_) => {
+                let _ = child.kill();
+                bail!("hazsim did not say ready within 20s")
+            }
+        }
+    }
+
+    /// Sends one control command and returns its reply; fails if the reply is not ok.
+    pub fn ctl(&self, command: Value) -> Result<Value> {
+        let mut s = TcpStream::connect(&self.control)?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        writeln!(s, "{command}")?;
+        let mut line = String::new();
+        BufReader::new(&s).read_line(&mut line)?;
+        let reply: Value =
+            serde_json::from_str(&line).with_context(|| format!("control reply {line:?}"))?;
+        if reply["ok"] != Value::Bool(true) {
+            bail!("control command {command} failed: {reply}");
+        }
+        Ok(reply)
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        // SIGTERM lets it remove its pseudo-terminal links; kill if it lingers.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `hazgate` with arguments and returns its output.
+pub fn hazgate(args: &[&str]) -> Output {
+    Command::new(bin("hazgate"))
+        .args(args)
+        .output()
+        .expect("hazgate runs")
+}
+
+/// Runs `hazgate poll` and parses its JSON lines.
+pub fn poll(site: &Path, device: Option<&str>) -> Result<Vec<Reading>> {
+    let mut args = vec!["poll", "-c", site.to_str().unwrap()];
+    if let Some(d) = device {
+        args.extend(["--device", d]);
+    }
+    let out = hazgate(&args);
+    if !out.status.success() {
+        bail!(
+            "hazgate poll failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8(out.stdout)?
+        .lines()
+        .map(|l| serde_json::from_str(l).with_context(|| format!("not a reading: {l}")))
+        .collect()
+}
+
+/// The reading of one point, which must be there.
+pub fn find<'a>(readings: &'a [Reading], device: &str, point: &str) -> &'a Reading {
+    readings
+        .iter()
+        .find(|r| r.device == device && r.point == point)
+        .unwrap_or_else(|| panic!("no reading for {device}.{point} in {readings:#?}"))
+}

@@ -36,6 +36,8 @@ pub fn resolve_points(
 ) -> Vec<Point> {
     let mut points = Vec::with_capacity(raws.len());
     let mut ids: HashMap<String, usize> = HashMap::new();
+    // Errors elsewhere in the file must not hide this list's cross-checks.
+    let errors_before = diag.errors.len();
     for (i, raw) in raws.iter().enumerate() {
         let label = match &raw.id {
             Some(id) => format!("{prefix} \"{}\"", id.get_ref()),
@@ -58,7 +60,7 @@ pub fn resolve_points(
         }
         points.push(point);
     }
-    if diag.errors.is_empty() {
+    if diag.errors.len() == errors_before {
         link_helpers(&mut points, raws, tables, diag, prefix);
         check_overlaps(&points, diag, prefix, raws);
     }
@@ -435,6 +437,14 @@ fn check_overlaps(points: &[Point], diag: &mut Diagnostics, prefix: &str, raws: 
             }
             let distinct_bits = matches!((a.ty, b.ty), (DataType::Bit(x), DataType::Bit(y)) if x != y && !a.kind.is_bit());
             if !distinct_bits {
+                // Blame the point written later in the file: in a site, the override that
+                // moved or widened it.
+                let written_at = |k: usize| raws[k].address.as_ref().map(|s| s.span().start);
+                let (a, (b, j)) = if written_at(order[w]) > written_at(j) {
+                    (b, (a, order[w]))
+                } else {
+                    (a, (b, j))
+                };
                 diag.error(
                     raws[j].address.as_ref().map(|s| s.span()),
                     format!("{prefix} \"{}\".address", b.id),

@@ -178,6 +178,7 @@ pub struct Device {
     pub timeout: Duration,
     pub max_registers: u16,
     pub max_bits: u16,
+    /// Cap on unused registers one read may bridge (0: never read unmapped registers).
     pub max_gap: u16,
     /// The profile's points with the site's overrides applied.
     pub points: Vec<Point>,

@@ -43,7 +43,7 @@ pub struct RawUplink {
     pub client_id: Option<String>,
     pub username: Option<String>,
     pub password_file: Option<PathBuf>,
-    pub password_env: Option<String>,
+    pub password_env: Option<Spanned<String>>,
     pub ca_file: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,

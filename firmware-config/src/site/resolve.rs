@@ -29,8 +29,15 @@ pub fn load_site(path: &Path) -> Result<SiteConfig, ConfigErrors> {
 
 /// Parses and checks a site from text; `source.path` anchors relative paths and errors.
 pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
-    let raw: RawSiteFile =
-        toml::from_str(&source.text).map_err(|e| ConfigErrors(vec![source.toml_error(&e)]))?;
+    let raw: RawSiteFile = toml::from_str(&source.text).map_err(|e| {
+        let mut error = source.toml_error(&e);
+        if error.message.starts_with("unknown field `password`") {
+            error.message.push_str(
+                "; a password is never written into the config: use `password_file` or `password_env`",
+            );
+        }
+        ConfigErrors(vec![error])
+    })?;
     let mut diag = Diagnostics::new(source);
     let mut foreign: Vec<ConfigError> = Vec::new();
     let base = source.path.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -167,26 +174,39 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
                     }
                 });
         let poll = d.poll.get_ref().0;
-        if !(MIN_POLL..=MAX_POLL).contains(&poll) {
+        let poll_ok = (MIN_POLL..=MAX_POLL).contains(&poll);
+        if !poll_ok {
             diag.error(
                 Some(d.poll.span()),
                 format!("{label}.poll"),
                 format!("{} is outside 50ms ..= 24h", format_duration(poll)),
             );
         }
-        let timeout = match (&d.timeout, bus) {
-            (Some(t), _) => checked_timeout(t, &format!("{label}.timeout"), &mut diag),
-            (None, Some(b)) => buses[b].timeout,
-            (None, None) => DEFAULT_TIMEOUT,
+        let bus_timeout_given = raw
+            .buses
+            .iter()
+            .any(|b| b.id.get_ref() == d.bus.get_ref() && b.timeout.is_some());
+        let (timeout, inherited_from) = match (&d.timeout, bus) {
+            (Some(t), _) => (
+                checked_timeout(t, &format!("{label}.timeout"), &mut diag),
+                None,
+            ),
+            (None, Some(b)) if bus_timeout_given => (buses[b].timeout, Some(&buses[b].id)),
+            // Nobody set one: the default, but never as long as a fast poll interval.
+            _ => (DEFAULT_TIMEOUT.min(poll / 2).max(MIN_TIMEOUT), None),
         };
-        if timeout >= poll {
+        if poll_ok && timeout >= poll {
             let span = d
                 .timeout
                 .as_ref()
                 .map(|t| t.span())
                 .unwrap_or(d.poll.span());
+            let from = match inherited_from {
+                Some(bus) => format!(", from bus \"{bus}\""),
+                None => String::new(),
+            };
             diag.error(Some(span), format!("{label}.timeout"), format!(
-                "the timeout ({}) must be shorter than the poll interval ({}), or one silent device holds its line for a whole cycle",
+                "the timeout ({}{from}) must be shorter than the poll interval ({}), or one silent device holds its line for a whole cycle",
                 format_duration(timeout), format_duration(poll)
             ));
         }
@@ -204,8 +224,12 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
                         Some(d.profile.span()),
                         format!("{label}.profile"),
                         format!(
-                            "no profile \"{model}\" in {:?} or among the built-in ones: {:?}",
-                            profile_dirs,
+                            "no profile \"{model}\" {}among the built-in ones: {:?}",
+                            if profile_dirs.is_empty() {
+                                String::new()
+                            } else {
+                                format!("in the site's profile_dirs {profile_dirs:?} or ")
+                            },
                             crate::profile::builtin_profiles().collect::<Vec<_>>()
                         ),
                     );
@@ -234,6 +258,16 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
             None => DEFAULT_MAX_GAP,
         };
         let points = device_points(&loaded, d, &label, &mut diag);
+        for p in points
+            .iter()
+            .filter(|p| !p.kind.is_bit() && p.width() > max_registers)
+        {
+            diag.error(
+                d.max_registers.as_ref().map(|m| m.span()).or(Some(d.id.span())),
+                format!("{label}.max_registers"),
+                format!("point \"{}\" spans {} registers but this device reads at most {max_registers} at once", p.id, p.width()),
+            );
+        }
         let Some(bus) = bus else { continue };
         devices.push(Device {
             id,
@@ -268,8 +302,9 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
     })
 }
 
-/// Registers a read may bridge by default: two requests cost more than a few unused words.
-pub const DEFAULT_MAX_GAP: u16 = 8;
+/// The most unused registers a read bridges unless the site says otherwise. Within it, the
+/// gateway bridges a gap only where one read costs less than two on that link.
+pub const DEFAULT_MAX_GAP: u16 = 16;
 
 fn device_points(
     loaded: &LoadedProfile,
@@ -280,6 +315,7 @@ fn device_points(
     let mut raws: Vec<RawPoint> = loaded.raw_points.clone();
     let at: Range<usize> = d.id.span();
     let mut overridden = false;
+    let mut touched = vec![false; raws.len()];
     for (key, over) in &d.points {
         match raws
             .iter()
@@ -294,6 +330,7 @@ fn device_points(
                     );
                 }
                 raws[i] = raws[i].overridden_by(over, &key.span());
+                touched[i] = true;
                 overridden = true;
             }
             None => {
@@ -318,7 +355,11 @@ fn device_points(
     if !overridden {
         return loaded.profile.points.clone();
     }
-    let _ = at;
+    // The untouched points' spans are offsets into the profile's text; an error about them
+    // (an override moved a point onto one) is reported at the device in the site file.
+    for (raw, _) in raws.iter_mut().zip(&touched).filter(|(_, t)| !**t) {
+        *raw = raw.overridden_by(&RawPoint::default(), &at);
+    }
     let tables = Tables {
         status: &loaded.profile.status_tables,
     };
@@ -504,16 +545,16 @@ fn resolve_uplink(
         None => "hazard".to_string(),
     };
     let password = match (&u.password_file, &u.password_env) {
-        (Some(_), Some(_)) => {
+        (Some(_), Some(e)) => {
             diag.error(
-                Some(u.broker.span()),
-                "uplink",
+                Some(e.span()),
+                "uplink.password_env",
                 "give `password_file` or `password_env`, not both",
             );
             None
         }
         (Some(f), None) => Some(Secret::File(base.join(f))),
-        (None, Some(e)) => Some(Secret::Env(e.clone())),
+        (None, Some(e)) => Some(Secret::Env(e.get_ref().clone())),
         (None, None) => None,
     };
     if u.client_cert.is_some() != u.client_key.is_some() {

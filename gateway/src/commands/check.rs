@@ -36,7 +36,7 @@ pub fn report(site: &SiteConfig) -> CheckReport {
     for (b, bus) in site.buses.iter().enumerate() {
         let devices: Vec<_> = site
             .devices_on(b)
-            .map(|d| (d, DevicePlan::for_device(d)))
+            .map(|d| (d, DevicePlan::for_device(d, &bus.link)))
             .collect();
         let _ = writeln!(
             t,

@@ -38,7 +38,7 @@ pub async fn poll_once(
         tasks.spawn(async move {
             let mut link = BusLink::new(bus.link.clone());
             for device in &devices {
-                let plan = DevicePlan::for_device(device);
+                let plan = DevicePlan::for_device(device, &bus.link);
                 let image = read_device(&mut link, device, &plan, bus.gap).await;
                 if out
                     .send(decode_device(device, &plan, &image))

@@ -1,7 +1,9 @@
 //! The poll plan: a device's points merged into as few read requests as the protocol and
 //! the device allow, computed once from the config.
 
-use firmware_config::{Device, RegisterKind};
+use firmware_config::{Device, Link, RegisterKind};
+
+use super::timing::ASSUMED_TURNAROUND;
 
 /// One read request and the points it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +33,7 @@ pub struct DevicePlan {
 
 impl DevicePlan {
     /// Plans the reads for all points of a device (published or helper: both must be read).
-    pub fn for_device(device: &Device) -> Self {
+    pub fn for_device(device: &Device, link: &Link) -> Self {
         let items: Vec<(RegisterKind, u16, u16)> = device
             .points
             .iter()
@@ -41,7 +43,7 @@ impl DevicePlan {
             &items,
             device.max_registers,
             device.max_bits,
-            device.max_gap,
+            device.max_gap.min(break_even_gap(link)),
         )
     }
 
@@ -102,6 +104,23 @@ impl DevicePlan {
     }
 }
 
+/// The largest gap of unused registers that is cheaper to read through than to split at.
+/// On RS-485 a second request costs its own frame (8 characters out, 5 back), two silent
+/// intervals and the device's turnaround, while each bridged register costs 2 characters.
+/// On TCP a second request costs a network round trip, far more than a few registers.
+pub fn break_even_gap(link: &Link) -> u16 {
+    match link {
+        Link::Rtu(line) => {
+            let char_time = line.char_time().as_secs_f64();
+            let request = 13.0 * char_time
+                + 2.0 * line.frame_silence().as_secs_f64()
+                + ASSUMED_TURNAROUND.as_secs_f64();
+            (request / (2.0 * char_time)) as u16
+        }
+        Link::Tcp { .. } | Link::RtuOverTcp { .. } => u16::MAX,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +149,24 @@ mod tests {
         );
         let spans: Vec<_> = plan.blocks.iter().map(|b| (b.start, b.count)).collect();
         assert_eq!(spans, vec![(0, 6), (100, 1)]);
+    }
+
+    #[test]
+    fn rs485_bridges_gaps_while_cheaper() {
+        use firmware_config::site::{Parity, SerialLine};
+        let line = |baud| {
+            Link::Rtu(SerialLine {
+                port: "/dev/null".into(),
+                baud,
+                parity: Parity::None,
+                data_bits: 8,
+                stop_bits: 1,
+            })
+        };
+        // 9600 baud: a request costs ~13 chars + 2 x 3.5 chars + 10ms turnaround (~9.6 chars)
+        assert_eq!(break_even_gap(&line(9600)), 14);
+        // faster lines make the fixed turnaround dearer in characters
+        assert!(break_even_gap(&line(115200)) > 50);
     }
 
     #[test]
