@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use firmware_config::SiteConfig;
-use hazgate::decode::decode_device;
+use hazgate::decode::DeviceDecoder;
 use hazgate::poll::cycle::read_device;
 use hazgate::poll::link::BusLink;
 use hazgate::poll::plan::DevicePlan;
@@ -148,10 +148,11 @@ async fn gateway(site: &SiteConfig, devices: usize) -> Result<Rate> {
         tasks.spawn(async move {
             let mut link = BusLink::new(link);
             let plan = DevicePlan::for_device(&device, link.link());
+            let decoder = DeviceDecoder::new(&device, &plan);
             let mut readings = 0usize;
             while start.elapsed() < RUN {
                 let image = read_device(&mut link, &device, &plan, Duration::ZERO).await;
-                let decoded = decode_device(&device, &plan, &image);
+                let decoded = decoder.decode(&image);
                 if decoded.iter().any(|r| !r.quality.is_good()) {
                     return Err(anyhow::anyhow!(
                         "bad reading in benchmark: {:?}",

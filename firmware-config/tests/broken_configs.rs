@@ -756,3 +756,59 @@ order = "abcd"
         gd.poll
     );
 }
+
+mod never_panics {
+    use firmware_config::error::SourceText;
+    use firmware_config::site::parse_site;
+    use proptest::prelude::*;
+
+    const VALID: &str = r#"
+[site]
+id = "HB-1"
+gateway = "gw-01"
+[[hazard_source]]
+id = "HS-01"
+name = "LPG spheres"
+grade = 2
+[[bus]]
+id = "rs485-1"
+rtu = { port = "/tmp/x", baud = 9600, parity = "none" }
+[[device]]
+id = "GD-101"
+bus = "rs485-1"
+unit = 1
+profile = "gas-detector-4ch"
+hazard_source = "HS-01"
+poll = "1s"
+[device.points.CH3]
+unit = "ppm"
+range = [0.0, 100.0]
+"#;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Any text at all gives a config or errors, never a panic.
+        #[test]
+        fn arbitrary_text(text in ".{0,400}") {
+            let _ = parse_site(&SourceText::new("fuzz.toml", text));
+        }
+
+        /// A valid config with bytes changed: still a config or errors with a line, never a panic.
+        #[test]
+        fn mutated_valid_config(edits in prop::collection::vec((0usize..VALID.len(), any::<char>()), 1..6)) {
+            let mut chars: Vec<char> = VALID.chars().collect();
+            for (at, c) in edits {
+                let at = at % chars.len();
+                chars[at] = c;
+            }
+            let text: String = chars.into_iter().collect();
+            if let Err(errors) = parse_site(&SourceText::new("fuzz.toml", text)) {
+                prop_assert!(!errors.0.is_empty());
+                for e in &errors.0 {
+                    prop_assert!(!e.message.is_empty());
+                }
+            }
+        }
+    }
+}

@@ -120,7 +120,7 @@ fn assert_reason(r: &Reading, bad: bool, reason: Reason) {
 }
 
 fn all_good(readings: &[Reading], device: &str) {
-    let mine: Vec<_> = readings.iter().filter(|r| r.device == device).collect();
+    let mine: Vec<_> = readings.iter().filter(|r| &*r.device == device).collect();
     assert!(!mine.is_empty(), "no readings for {device}");
     for r in mine {
         assert!(
@@ -177,7 +177,7 @@ fn one_device_polled_alone() {
     let (_w, site) = site();
     let _sim = Sim::start(&site, &[]).unwrap();
     let readings = poll(&site, Some("PZ-01")).unwrap();
-    assert!(readings.iter().all(|r| r.device == "PZ-01") && !readings.is_empty());
+    assert!(readings.iter().all(|r| &*r.device == "PZ-01") && !readings.is_empty());
 }
 
 #[test]
@@ -189,7 +189,7 @@ fn silent_rtu_device_costs_only_its_timeout() {
     let started = Instant::now();
     let readings = poll(&site, None).unwrap();
     let took = started.elapsed();
-    for r in readings.iter().filter(|r| r.device == "GD-102") {
+    for r in readings.iter().filter(|r| &*r.device == "GD-102") {
         assert_reason(r, true, Reason::Timeout);
     }
     all_good(&readings, "GD-101");

@@ -173,6 +173,6 @@ pub fn poll(site: &Path, device: Option<&str>) -> Result<Vec<Reading>> {
 pub fn find<'a>(readings: &'a [Reading], device: &str, point: &str) -> &'a Reading {
     readings
         .iter()
-        .find(|r| r.device == device && r.point == point)
+        .find(|r| &*r.device == device && &*r.point == point)
         .unwrap_or_else(|| panic!("no reading for {device}.{point} in {readings:#?}"))
 }

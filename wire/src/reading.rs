@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// A value as it travels: a number, a switch state or a text; `null` when there is none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,13 +127,14 @@ impl Quality {
 /// One point's value at one acquisition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reading {
-    pub device: String,
-    pub point: String,
+    /// Shared, not copied: a gateway emits the same ids every cycle.
+    pub device: Arc<str>,
+    pub point: Arc<str>,
     /// Acquisition time, milliseconds since the Unix epoch, UTC.
     pub ts: i64,
     /// `null` when there is no value (the device did not answer, or the sensor failed).
     pub value: Option<Value>,
-    pub unit: Option<String>,
+    pub unit: Option<Arc<str>>,
     #[serde(flatten)]
     pub quality: Quality,
 }

@@ -4,5 +4,5 @@
 mod point;
 mod quality;
 
-pub use point::decode_device;
+pub use point::{decode_device, DeviceDecoder};
 pub use quality::{judge_loop_current, LoopState};

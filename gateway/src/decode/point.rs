@@ -1,5 +1,8 @@
 //! Turns what a cycle read into one `Reading` per published point.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use firmware_config::codec::{decode, RawValue};
 use firmware_config::profile::{CodeQuality, PointRef};
 use firmware_config::{DataType, Device};
@@ -10,31 +13,75 @@ use crate::poll::cycle::DeviceImage;
 use crate::poll::modbus::Response;
 use crate::poll::plan::DevicePlan;
 
-/// The readings of all published points of a device from one cycle.
-pub fn decode_device(device: &Device, plan: &DevicePlan, image: &DeviceImage) -> Vec<Reading> {
-    let mut block_of = vec![usize::MAX; device.points.len()];
-    for (b, block) in plan.blocks.iter().enumerate() {
-        for &p in &block.points {
-            block_of[p] = b;
+/// Decodes one device's cycles. Built once per device, so the per-cycle work is only the
+/// decoding itself: ids are shared, never copied, and the point-to-request map is kept.
+pub struct DeviceDecoder {
+    device: Device,
+    plan: DevicePlan,
+    block_of: Vec<usize>,
+    device_id: Arc<str>,
+    point_ids: Vec<Arc<str>>,
+    units: Vec<Option<Arc<str>>>,
+    unit_codes: BTreeMap<u16, Arc<str>>,
+}
+
+impl DeviceDecoder {
+    pub fn new(device: &Device, plan: &DevicePlan) -> Self {
+        let mut block_of = vec![usize::MAX; device.points.len()];
+        for (b, block) in plan.blocks.iter().enumerate() {
+            for &p in &block.points {
+                block_of[p] = b;
+            }
+        }
+        Self {
+            device: device.clone(),
+            plan: plan.clone(),
+            block_of,
+            device_id: device.id.as_str().into(),
+            point_ids: device.points.iter().map(|p| p.id.as_str().into()).collect(),
+            units: device
+                .points
+                .iter()
+                .map(|p| p.unit.as_deref().map(Into::into))
+                .collect(),
+            unit_codes: device
+                .profile
+                .unit_codes
+                .iter()
+                .map(|(c, u)| (*c, u.as_str().into()))
+                .collect(),
         }
     }
-    let ctx = Decoder {
-        device,
-        plan,
-        image,
-        block_of,
-    };
-    (0..device.points.len())
-        .filter(|&i| device.points[i].publish)
-        .map(|i| ctx.reading(i))
-        .collect()
+
+    pub fn plan(&self) -> &DevicePlan {
+        &self.plan
+    }
+
+    /// The readings of all published points from one cycle.
+    pub fn decode(&self, image: &DeviceImage) -> Vec<Reading> {
+        let mut out = Vec::with_capacity(self.point_ids.len());
+        self.decode_into(image, &mut out);
+        out
+    }
+
+    pub fn decode_into(&self, image: &DeviceImage, out: &mut Vec<Reading>) {
+        let ctx = Decoder { d: self, image };
+        out.extend(
+            (0..self.device.points.len())
+                .filter(|&i| self.device.points[i].publish)
+                .map(|i| ctx.reading(i)),
+        );
+    }
+}
+
+/// The readings of all published points of a device from one cycle.
+pub fn decode_device(device: &Device, plan: &DevicePlan, image: &DeviceImage) -> Vec<Reading> {
+    DeviceDecoder::new(device, plan).decode(image)
 }
 
 struct Decoder<'a> {
-    device: &'a Device,
-    plan: &'a DevicePlan,
+    d: &'a DeviceDecoder,
     image: &'a DeviceImage,
-    block_of: Vec<usize>,
 }
 
 /// A reading's fate once it cannot be good any more: no value, and the reason.
@@ -42,20 +89,19 @@ struct Failed(Quality);
 
 impl Decoder<'_> {
     fn reading(&self, i: usize) -> Reading {
-        let p = &self.device.points[i];
         let ts = self
             .image
             .results
-            .get(self.block_of[i])
+            .get(self.d.block_of[i])
             .map(|r| r.ts)
             .unwrap_or(0);
         let (value, unit, quality) = match self.evaluate(i) {
             Ok((value, unit, quality)) => (Some(value), unit, quality),
-            Err(Failed(q)) => (None, p.unit.clone(), q),
+            Err(Failed(q)) => (None, self.d.units[i].clone(), q),
         };
         Reading {
-            device: self.device.id.clone(),
-            point: p.id.clone(),
+            device: self.d.device_id.clone(),
+            point: self.d.point_ids[i].clone(),
             ts,
             value,
             unit,
@@ -63,16 +109,16 @@ impl Decoder<'_> {
         }
     }
 
-    fn evaluate(&self, i: usize) -> Result<(Value, Option<String>, Quality), Failed> {
-        let p = &self.device.points[i];
+    fn evaluate(&self, i: usize) -> Result<(Value, Option<Arc<str>>, Quality), Failed> {
+        let p = &self.d.device.points[i];
         let raw = self.raw(i)?;
         let mut quality = Quality::Good;
-        let mut unit = p.unit.clone();
+        let mut unit = self.d.units[i].clone();
         if let Some(r) = &p.unit_from {
             let code = self.helper(r)?;
             match u16::try_from(code)
                 .ok()
-                .and_then(|c| self.device.profile.unit_codes.get(&c))
+                .and_then(|c| self.d.unit_codes.get(&c))
             {
                 Some(name) => unit = Some(name.clone()),
                 None => {
@@ -80,7 +126,7 @@ impl Decoder<'_> {
                         Reason::UnknownUnit,
                         format!(
                             "unit code {code} is not in profile {}",
-                            self.device.profile.model
+                            self.d.device.profile.model
                         ),
                     ))
                 }
@@ -155,9 +201,9 @@ impl Decoder<'_> {
 
     /// A point's raw value from its block, or the failure that kept it from being read.
     fn raw(&self, i: usize) -> Result<RawValue, Failed> {
-        let p = &self.device.points[i];
-        let b = self.block_of[i];
-        let (Some(block), Some(result)) = (self.plan.blocks.get(b), self.image.results.get(b))
+        let p = &self.d.device.points[i];
+        let b = self.d.block_of[i];
+        let (Some(block), Some(result)) = (self.d.plan.blocks.get(b), self.image.results.get(b))
         else {
             return Err(Failed(Quality::bad(
                 Reason::Framing,
@@ -207,10 +253,10 @@ impl Decoder<'_> {
 
     fn status(&self, r: &PointRef) -> Result<Quality, Failed> {
         let code = self.helper(r)?;
-        let table = self.device.points[r.index]
+        let table = self.d.device.points[r.index]
             .status_codes
             .as_ref()
-            .and_then(|name| self.device.profile.status_tables.get(name));
+            .and_then(|name| self.d.device.profile.status_tables.get(name));
         let meaning = u16::try_from(code)
             .ok()
             .and_then(|c| table.and_then(|t| t.get(&c)));

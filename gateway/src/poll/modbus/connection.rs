@@ -33,12 +33,9 @@ pub struct Connection {
     tx: Vec<u8>,
     next_transaction: u16,
     stale: Vec<u16>,
-}
-
-/// What happened while waiting for a reply, to say on a deadline whether nothing came
-/// (timeout) or something wrong came (framing).
-#[derive(Default)]
-struct Wait {
+    /// While waiting: bytes the current frame needs, to tell a truncated reply on a deadline.
+    wanted: usize,
+    /// While waiting: something wrong that arrived (a stray reply), to tell it from silence.
     anomaly: Option<String>,
 }
 
@@ -51,6 +48,8 @@ impl Connection {
             tx: Vec::with_capacity(264),
             next_transaction: 1,
             stale: Vec::with_capacity(STALE_KEPT),
+            wanted: 0,
+            anomaly: None,
         }
     }
 
@@ -59,40 +58,50 @@ impl Connection {
     }
 
     /// Sends one request to `unit` and returns its reply, or why there is none by `timeout`.
+    /// One deadline covers the whole exchange; when it passes, what had arrived by then
+    /// decides between a timeout (nothing) and a framing error (something, but wrong).
     pub async fn call(
         &mut self,
         unit: u8,
         request: &Request,
         timeout: Duration,
     ) -> Result<Response, ModbusError> {
-        let deadline = Instant::now() + timeout;
         self.rx.clear();
+        self.wanted = 0;
+        self.anomaly = None;
         let transaction = self.next_transaction;
         self.next_transaction = self.next_transaction.wrapping_add(1);
         self.encode(unit, request, transaction);
-        match timeout_at(deadline, self.io.write_all(&self.tx)).await {
-            Err(_) => return Err(ModbusError::Timeout(timeout)),
-            Ok(Err(e)) => return Err(ModbusError::Lost(format!("write failed: {e}"))),
-            Ok(Ok(())) => {}
-        }
-        let mut wait = Wait::default();
-        let result = match self.framing {
-            Framing::Tcp => {
-                self.read_tcp(unit, request, transaction, deadline, timeout, &mut wait)
-                    .await
-            }
-            Framing::Rtu { .. } => {
-                self.read_rtu(unit, request, deadline, timeout, &mut wait)
-                    .await
+        let exchange = async {
+            self.io
+                .write_all(&self.tx)
+                .await
+                .map_err(|e| ModbusError::Lost(format!("write failed: {e}")))?;
+            match self.framing {
+                Framing::Tcp => self.read_tcp(unit, request, transaction).await,
+                Framing::Rtu { .. } => self.read_rtu(unit, request).await,
             }
         };
-        if matches!(result, Err(ModbusError::Timeout(_))) && self.framing == Framing::Tcp {
-            if self.stale.len() == STALE_KEPT {
-                self.stale.remove(0);
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => {
+                if self.framing == Framing::Tcp {
+                    if self.stale.len() == STALE_KEPT {
+                        self.stale.remove(0);
+                    }
+                    self.stale.push(transaction);
+                }
+                Err(match (self.anomaly.take(), self.rx.is_empty()) {
+                    (Some(a), _) => ModbusError::Framing(a),
+                    (None, true) => ModbusError::Timeout(timeout),
+                    (None, false) => ModbusError::Framing(format!(
+                        "truncated reply: {} of {} bytes, then silence",
+                        self.rx.len(),
+                        self.wanted
+                    )),
+                })
             }
-            self.stale.push(transaction);
         }
-        result
     }
 
     /// Reads and drops whatever arrives until the line has been quiet for `quiet`, at most
@@ -132,29 +141,14 @@ impl Connection {
         }
     }
 
-    /// Makes sure `n` bytes are buffered, or says why not by the deadline.
-    async fn fill(
-        &mut self,
-        n: usize,
-        deadline: Instant,
-        timeout: Duration,
-        wait: &Wait,
-    ) -> Result<(), ModbusError> {
+    /// Makes sure `n` bytes are buffered (the caller's deadline bounds the wait).
+    async fn fill(&mut self, n: usize) -> Result<(), ModbusError> {
+        self.wanted = n;
         while self.rx.len() < n {
-            match timeout_at(deadline, self.io.read_buf(&mut self.rx)).await {
-                Err(_) => {
-                    return Err(match (&wait.anomaly, self.rx.is_empty()) {
-                        (Some(a), _) => ModbusError::Framing(a.clone()),
-                        (None, true) => ModbusError::Timeout(timeout),
-                        (None, false) => ModbusError::Framing(format!(
-                            "truncated reply: {} of {n} bytes, then silence",
-                            self.rx.len()
-                        )),
-                    })
-                }
-                Ok(Ok(0)) => return Err(ModbusError::Lost("closed by the other end".into())),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(ModbusError::Lost(format!("read failed: {e}"))),
+            match self.io.read_buf(&mut self.rx).await {
+                Ok(0) => return Err(ModbusError::Lost("closed by the other end".into())),
+                Ok(_) => {}
+                Err(e) => return Err(ModbusError::Lost(format!("read failed: {e}"))),
             }
         }
         Ok(())
@@ -165,12 +159,9 @@ impl Connection {
         unit: u8,
         request: &Request,
         transaction: u16,
-        deadline: Instant,
-        timeout: Duration,
-        wait: &mut Wait,
     ) -> Result<Response, ModbusError> {
         loop {
-            self.fill(7, deadline, timeout, wait).await?;
+            self.fill(7).await?;
             let got_transaction = u16::from_be_bytes([self.rx[0], self.rx[1]]);
             let protocol = u16::from_be_bytes([self.rx[2], self.rx[3]]);
             let len = u16::from_be_bytes([self.rx[4], self.rx[5]]) as usize;
@@ -184,41 +175,37 @@ impl Connection {
                     "MBAP length {len} outside 2..=254"
                 )));
             }
-            self.fill(6 + len, deadline, timeout, wait).await?;
-            let frame: Vec<u8> = self.rx.drain(..6 + len).collect();
-            if got_transaction != transaction {
+            self.fill(6 + len).await?;
+            let from = self.rx[6];
+            let result = if got_transaction != transaction {
                 if !self.stale.contains(&got_transaction) {
-                    wait.anomaly = Some(format!(
+                    self.anomaly = Some(format!(
                         "reply with transaction id {got_transaction}, expected {transaction}"
                     ));
                 }
-                continue; // a late reply to an earlier request, or a stray one: not ours
+                None // a late reply to an earlier request, or a stray one: not ours
+            } else if from != unit {
+                Some(Err(ModbusError::Framing(format!(
+                    "reply from unit {from}, request was to unit {unit}"
+                ))))
+            } else {
+                Some(request.parse_reply(&self.rx[7..6 + len]))
+            };
+            self.rx.drain(..6 + len);
+            if let Some(result) = result {
+                return result;
             }
-            if frame[6] != unit {
-                return Err(ModbusError::Framing(format!(
-                    "reply from unit {}, request was to unit {unit}",
-                    frame[6]
-                )));
-            }
-            return request.parse_reply(&frame[7..]);
         }
     }
 
-    async fn read_rtu(
-        &mut self,
-        unit: u8,
-        request: &Request,
-        deadline: Instant,
-        timeout: Duration,
-        wait: &mut Wait,
-    ) -> Result<Response, ModbusError> {
+    async fn read_rtu(&mut self, unit: u8, request: &Request) -> Result<Response, ModbusError> {
         loop {
-            self.fill(2, deadline, timeout, wait).await?;
+            self.fill(2).await?;
             let function = self.rx[1];
             let total = match function {
                 f if f & 0x80 != 0 => 5,
                 0x01..=0x04 => {
-                    self.fill(3, deadline, timeout, wait).await?;
+                    self.fill(3).await?;
                     5 + self.rx[2] as usize
                 }
                 0x05 | 0x06 | 0x0F | 0x10 => 8,
@@ -228,22 +215,26 @@ impl Connection {
                     )))
                 }
             };
-            self.fill(total, deadline, timeout, wait).await?;
-            let frame: Vec<u8> = self.rx.drain(..total).collect();
+            self.fill(total).await?;
+            let frame = &self.rx[..total];
             let got = u16::from_le_bytes([frame[total - 2], frame[total - 1]]);
             let computed = crc16(&frame[..total - 2]);
-            if got != computed {
-                return Err(ModbusError::Crc { got, computed });
-            }
-            if frame[0] != unit {
+            let from = frame[0];
+            let result = if got != computed {
+                Some(Err(ModbusError::Crc { got, computed }))
+            } else if from != unit {
                 // A whole, valid frame from another unit: a late reply after its timeout.
-                wait.anomaly = Some(format!(
-                    "reply from unit {}, request was to unit {unit}",
-                    frame[0]
+                self.anomaly = Some(format!(
+                    "reply from unit {from}, request was to unit {unit}"
                 ));
-                continue;
+                None
+            } else {
+                Some(request.parse_reply(&frame[1..total - 2]))
+            };
+            self.rx.drain(..total);
+            if let Some(result) = result {
+                return result;
             }
-            return request.parse_reply(&frame[1..total - 2]);
         }
     }
 }
