@@ -5,6 +5,7 @@
 
 pub mod codec;
 pub mod error;
+pub mod modbus_crc;
 pub mod profile;
 pub mod quantity;
 mod serde_types;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use firmware_config::codec::DataType;
 use firmware_config::profile::{builtin_profiles, find_profile, CodeQuality, Point, StatusTable};
-use firmware_config::site::{Link, SerialLine};
+use firmware_config::site::Link;
 use firmware_config::{load_site, RegisterKind, SiteConfig};
 
 /// The models the examples, the simulator and the gateway's tests rely on.
@@ -458,79 +458,4 @@ fn mine_facts() {
         .devices
         .iter()
         .any(|d| d.profile.model == "relay-output-module"));
-}
-
-/// Line time a device's poll takes on a serial line, modelled like `hazgate check` does:
-/// registers merged into reads bridging at most `max_gap`, each read costing its request
-/// (8 bytes) and reply (5 bytes + data), two frame silences, a device turnaround and the
-/// bus's extra gap.
-fn line_time(line: &SerialLine, gap: Duration, device: &firmware_config::Device) -> Duration {
-    const TURNAROUND: Duration = Duration::from_millis(10);
-    let mut total = Duration::ZERO;
-    for kind in [
-        RegisterKind::Coil,
-        RegisterKind::Discrete,
-        RegisterKind::Input,
-        RegisterKind::Holding,
-    ] {
-        let mut spans: Vec<(u32, u32)> = device
-            .points
-            .iter()
-            .filter(|p| p.kind == kind)
-            .map(|p| (p.address as u32, p.end()))
-            .collect();
-        spans.sort();
-        let max = if kind.is_bit() {
-            device.max_bits
-        } else {
-            device.max_registers
-        } as u32;
-        let mut reads: Vec<(u32, u32)> = Vec::new();
-        for (start, end) in spans {
-            match reads.last_mut() {
-                Some(r) if start <= r.1 + device.max_gap as u32 && end.max(r.1) - r.0 <= max => {
-                    r.1 = r.1.max(end)
-                }
-                _ => reads.push((start, end)),
-            }
-        }
-        for (start, end) in reads {
-            let n = end - start;
-            let data = if kind.is_bit() { n.div_ceil(8) } else { 2 * n };
-            total +=
-                line.char_time() * (8 + 5 + data) + line.frame_silence() * 2 + TURNAROUND + gap;
-        }
-    }
-    total
-}
-
-/// The examples leave room on every RS-485 line: for retries, and for one device going
-/// silent and costing its timeout every cycle.
-#[test]
-fn rs485_lines_of_the_examples_are_not_overbooked() {
-    for path in example_files() {
-        let site = load_site(&path).unwrap();
-        for (b, bus) in site.buses.iter().enumerate() {
-            let Link::Rtu(line) = &bus.link else { continue };
-            let mut load = 0.0;
-            let mut worst_silent: f64 = 0.0;
-            for d in site.devices_on(b) {
-                let share = line_time(line, bus.gap, d).as_secs_f64() / d.poll.as_secs_f64();
-                load += share;
-                worst_silent = worst_silent
-                    .max((d.timeout + bus.gap).as_secs_f64() / d.poll.as_secs_f64() - share);
-            }
-            let at = format!("{} bus {}", path.display(), bus.id);
-            assert!(
-                load < 0.7,
-                "{at}: the polls use {:.0} % of the line; leave room for retries",
-                load * 100.0
-            );
-            assert!(
-                load + worst_silent < 0.9,
-                "{at}: with one device silent the line is {:.0} % busy",
-                (load + worst_silent) * 100.0
-            );
-        }
-    }
 }

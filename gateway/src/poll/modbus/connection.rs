@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
-use super::crc::crc16;
+use firmware_config::modbus_crc::crc16;
 use super::error::ModbusError;
 use super::pdu::{Request, Response};
 

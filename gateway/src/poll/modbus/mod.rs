@@ -2,11 +2,10 @@
 //! quality reason, and a line is resynchronised after a late or broken reply.
 
 mod connection;
-mod crc;
 mod error;
 mod pdu;
 
 pub use connection::{Connection, Framing, Io};
-pub use crc::crc16;
+pub use firmware_config::modbus_crc::crc16;
 pub use error::{exception_name, ModbusError};
 pub use pdu::{Request, Response};

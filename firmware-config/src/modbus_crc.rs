@@ -1,4 +1,5 @@
 //! Modbus RTU CRC-16 (polynomial 0xA001 reflected, initial 0xFFFF), sent low byte first.
+//! One implementation for the gateway's client and the simulator's server.
 
 /// Table of the CRC of every byte value, built at compile time so the hot path is one
 /// lookup per byte.
