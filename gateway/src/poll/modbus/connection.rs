@@ -5,9 +5,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
-use firmware_config::modbus_crc::crc16;
 use super::error::ModbusError;
 use super::pdu::{Request, Response};
+use firmware_config::modbus_crc::crc16;
 
 /// Anything a connection can run over: a TCP socket, a serial port, an in-memory pipe.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}

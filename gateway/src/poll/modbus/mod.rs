@@ -6,6 +6,6 @@ mod error;
 mod pdu;
 
 pub use connection::{Connection, Framing, Io};
-pub use firmware_config::modbus_crc::crc16;
 pub use error::{exception_name, ModbusError};
+pub use firmware_config::modbus_crc::crc16;
 pub use pdu::{Request, Response};
