@@ -2,6 +2,7 @@
 
 mod poll_throughput;
 mod report;
+mod store;
 
 use std::path::PathBuf;
 
@@ -22,6 +23,8 @@ struct Cli {
 enum Bench {
     /// Modbus TCP reading throughput against hazsim, beside the loopback ceiling.
     Poll,
+    /// The store (segment log) against redb: telemetry throughput, alarm latency.
+    Store,
     /// (internal) the minimal responder the ceiling is measured with.
     #[command(hide = true)]
     RawResponder {
@@ -39,6 +42,13 @@ fn main() -> Result<()> {
     match cli.command {
         Some(Bench::RawResponder { port }) => {
             tokio::runtime::Runtime::new()?.block_on(poll_throughput::raw_responder(port))
+        }
+        Some(Bench::Store) => {
+            let table = store::run()?;
+            table.print();
+            report::write_section(&root.join("BENCHMARKS.md"), "store", &table)?;
+            println!("\nwritten to BENCHMARKS.md");
+            Ok(())
         }
         Some(Bench::Poll) | None => {
             anyhow::ensure!(

@@ -5,7 +5,12 @@
 //! `decode` (registers to readings).
 
 pub mod commands;
+pub mod daemon;
 pub mod decode;
+pub mod metrics;
+pub mod ops;
 pub mod poll;
+pub mod store;
+pub mod uplink;
 
 pub use hazgate_wire::{Quality, Reading, Reason, Value};

@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use hazgate::commands;
+use hazgate::ops::{init_logging, LogFormat};
 
 #[derive(Parser)]
 #[command(
@@ -15,12 +16,20 @@ use hazgate::commands;
     about = "Edge gateway for hazardous-chemical plants, mines and tailings dams"
 )]
 struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the gateway: poll forever, keep every reading on disk, publish to MQTT.
+    Run {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Validate a site config and print its poll plan and line budget.
     Check {
         #[arg(short, long, value_name = "FILE")]
@@ -37,14 +46,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HAZGATE_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    // The daemon reports what it does; the one-shot tools only what goes wrong.
+    let level = if matches!(cli.command, Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_logging(cli.log_format, level);
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("hazgate: {e:#}");
@@ -55,6 +65,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Run { config } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(hazgate::daemon::run_until_signalled(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check { config } => {
             let site = commands::load(&config)?;
             let report = commands::check::report(&site);

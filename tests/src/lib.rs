@@ -8,6 +8,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod daemon;
+pub mod mqtt;
+pub mod schema;
+
 use anyhow::{bail, Context, Result};
 use hazgate_wire::Reading;
 use serde_json::Value;

@@ -1,9 +1,14 @@
 //! The MQTT wire format of hazgate, defined once and used by the gateway and the central
-//! ingest alike, so the two can never drift. Documented in `docs/wire-format.md`.
+//! ingest alike, so the two can never drift. Documented in `docs/wire-format.md`, with a
+//! JSON Schema per message kind in `docs/schema/`.
 
+mod messages;
 mod reading;
+mod topics;
 
+pub use messages::{Envelope, Gap, Health, Message, Presence, Status, StoreHealth, Telemetry};
 pub use reading::{Quality, Reading, Reason, Value};
+pub use topics::{topic, TopicKind};
 
 /// Version carried in every message as `"v"`.
 pub const VERSION: u32 = 1;

@@ -16,6 +16,8 @@ pub struct SiteConfig {
     pub site: SiteInfo,
     pub uplink: Option<Uplink>,
     pub store: StoreConfig,
+    /// Where the Prometheus `/metrics` and `/health` endpoints listen; off when `None`.
+    pub metrics: Option<std::net::SocketAddr>,
     pub hazard_sources: Vec<HazardSource>,
     pub buses: Vec<Bus>,
     pub devices: Vec<Device>,
@@ -54,7 +56,7 @@ pub enum Secret {
     Env(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Uplink {
     pub broker: Broker,
     pub prefix: String,
@@ -67,7 +69,7 @@ pub struct Uplink {
     pub keep_alive: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
     pub dir: PathBuf,
     pub max_size: u64,

@@ -16,6 +16,7 @@ pub struct RawSiteFile {
     pub site: RawSiteInfo,
     pub uplink: Option<RawUplink>,
     pub store: Option<RawStore>,
+    pub metrics: Option<RawMetrics>,
     #[serde(default, rename = "hazard_source")]
     pub hazard_sources: Vec<RawHazardSource>,
     #[serde(default, rename = "bus")]
@@ -56,6 +57,13 @@ pub struct RawStore {
     pub dir: Option<PathBuf>,
     pub max_size: Option<Spanned<ByteSize>>,
     pub sync_interval: Option<Spanned<Interval>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Where `/metrics` and `/health` answer, e.g. "127.0.0.1:9464".
+    pub listen: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

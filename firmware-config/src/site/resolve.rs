@@ -53,6 +53,22 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
         .as_ref()
         .and_then(|u| resolve_uplink(u, &site, &base, &mut diag));
     let store = resolve_store(raw.store.as_ref(), &base, &mut diag);
+    let metrics = raw.metrics.as_ref().and_then(|m| {
+        match m.listen.get_ref().parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                diag.error(
+                    Some(m.listen.span()),
+                    "metrics.listen",
+                    format!(
+                        "\"{}\" is not an address; write e.g. \"127.0.0.1:9464\"",
+                        m.listen.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    });
 
     let mut hazard_sources = Vec::new();
     let mut hs_index = HashMap::new();
@@ -296,6 +312,7 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
         site,
         uplink,
         store,
+        metrics,
         hazard_sources,
         buses,
         devices,

@@ -4,6 +4,7 @@ pub mod cycle;
 pub mod link;
 pub mod modbus;
 pub mod plan;
+pub mod schedule;
 pub mod timing;
 
 use tokio::sync::mpsc;

@@ -1,0 +1,7 @@
+//! Operations: the local `/metrics` and `/health` endpoints, and log set-up.
+
+mod http;
+mod logging;
+
+pub use http::serve_metrics;
+pub use logging::{init_logging, LogFormat};

@@ -1,0 +1,316 @@
+//! The task that owns the store: turns readings into telemetry messages at every sync
+//! tick, appends and syncs them, reports evictions as gap messages, and serves the uplink's
+//! reads and acknowledgements. One owner means no lock around the files, and polling only
+//! ever hands readings over a channel: it never waits on the disk.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::time::MissedTickBehavior;
+use tracing::{error, warn};
+
+use hazgate_wire::{Envelope, Gap, Message, Reading, Telemetry, TopicKind, VERSION};
+
+use super::{Lane, Record, Store, StoreError, StoreStats};
+use crate::metrics::Metrics;
+
+/// Readings per telemetry message: about 60 KB of JSON, well under broker packet limits.
+pub const MAX_BATCH: usize = 500;
+
+/// Who the messages are from.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub site: Arc<str>,
+    pub gateway: Arc<str>,
+}
+
+impl Origin {
+    pub fn envelope(&self, seq: u64) -> Envelope {
+        Envelope {
+            v: VERSION,
+            site: self.site.clone(),
+            gateway: self.gateway.clone(),
+            seq,
+        }
+    }
+}
+
+pub enum Command {
+    Unsent {
+        lane: Lane,
+        after: Option<u64>,
+        max_records: usize,
+        reply: oneshot::Sender<Result<Vec<Record>, StoreError>>,
+    },
+    Ack {
+        lane: Lane,
+        id: u64,
+    },
+    /// The id the next record of a lane will get: where "live" starts after a reconnect.
+    NextId {
+        lane: Lane,
+        reply: oneshot::Sender<u64>,
+    },
+    Stats {
+        reply: oneshot::Sender<StoreStats>,
+    },
+}
+
+/// The store task's address, for the uplink.
+#[derive(Clone)]
+pub struct StoreHandle {
+    tx: mpsc::Sender<Command>,
+    /// Woken whenever new records are ready to send.
+    pub ready: Arc<Notify>,
+}
+
+impl StoreHandle {
+    pub async fn unsent(
+        &self,
+        lane: Lane,
+        after: Option<u64>,
+        max_records: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Unsent {
+                lane,
+                after,
+                max_records,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub async fn ack(&self, lane: Lane, id: u64) {
+        let _ = self.tx.send(Command::Ack { lane, id }).await;
+    }
+
+    pub async fn next_id(&self, lane: Lane) -> Result<u64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::NextId { lane, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
+    }
+
+    pub async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Stats { reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
+    }
+}
+
+pub struct StoreTask {
+    store: Store,
+    origin: Origin,
+    next_seq: BTreeMap<u8, u64>,
+    pending: Vec<Reading>,
+    metrics: Arc<Metrics>,
+    ready: Arc<Notify>,
+}
+
+/// Starts the store task. Readings arrive on `readings`; when that channel closes (all
+/// pollers stopped), the task writes what it holds, syncs, and ends.
+pub fn spawn(
+    store: Store,
+    max_seq_by_topic: BTreeMap<u8, u64>,
+    origin: Origin,
+    readings: mpsc::Receiver<Vec<Reading>>,
+    sync_interval: Duration,
+    metrics: Arc<Metrics>,
+) -> (StoreHandle, tokio::task::JoinHandle<()>) {
+    let (tx, commands) = mpsc::channel(256);
+    let ready = Arc::new(Notify::new());
+    let next_seq = max_seq_by_topic
+        .into_iter()
+        .map(|(t, s)| (t, s + 1))
+        .collect();
+    let task = StoreTask {
+        store,
+        origin,
+        next_seq,
+        pending: Vec::new(),
+        metrics,
+        ready: ready.clone(),
+    };
+    let join = tokio::spawn(task.run(readings, commands, sync_interval));
+    (StoreHandle { tx, ready }, join)
+}
+
+/// Runs blocking file work without stalling the runtime's other tasks.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+impl StoreTask {
+    async fn run(
+        mut self,
+        mut readings: mpsc::Receiver<Vec<Reading>>,
+        mut commands: mpsc::Receiver<Command>,
+        sync_interval: Duration,
+    ) {
+        let mut tick = tokio::time::interval(sync_interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut commands_open = true;
+        loop {
+            tokio::select! {
+                biased;
+                cmd = commands.recv(), if commands_open => match cmd {
+                    Some(cmd) => self.handle(cmd),
+                    None => commands_open = false,
+                },
+                batch = readings.recv() => match batch {
+                    Some(batch) => self.pending.extend(batch),
+                    None => {
+                        self.flush();
+                        // Keep answering the uplink until it is done with its last messages.
+                        while let Some(cmd) = commands.recv().await {
+                            self.handle(cmd);
+                        }
+                        return;
+                    }
+                },
+                _ = tick.tick() => self.flush(),
+            }
+        }
+    }
+
+    fn seq(&mut self, topic: TopicKind) -> u64 {
+        let next = self.next_seq.entry(topic.code()).or_insert(1);
+        let seq = *next;
+        *next += 1;
+        seq
+    }
+
+    /// Pending readings become telemetry messages, everything is synced, evictions are
+    /// reported, and the uplink is woken.
+    fn flush(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for chunk in pending.chunks(MAX_BATCH) {
+            let (min_ts, max_ts) = chunk.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
+                (lo.min(r.ts), hi.max(r.ts))
+            });
+            let seq = self.seq(TopicKind::Telemetry);
+            let payload = Message::Telemetry(Telemetry {
+                envelope: self.origin.envelope(seq),
+                readings: chunk.to_vec(),
+            })
+            .to_json();
+            let store = &mut self.store;
+            if let Err(e) = blocking(|| {
+                store.append(
+                    Lane::Telemetry,
+                    TopicKind::Telemetry.code(),
+                    seq,
+                    min_ts,
+                    max_ts,
+                    &payload,
+                )
+            }) {
+                self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                error!(
+                    "telemetry of {} readings could not be stored: {e}",
+                    chunk.len()
+                );
+            }
+        }
+        let store = &mut self.store;
+        if let Err(e) = blocking(|| store.sync()) {
+            self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+            error!("store sync failed: {e}");
+        }
+        let gaps = self.store.take_gaps();
+        for gap in gaps {
+            let seq = self.seq(TopicKind::Telemetry);
+            warn!(
+                from_ts = gap.from_ts,
+                to_ts = gap.to_ts,
+                messages = gap.records,
+                "store full: oldest telemetry dropped, reporting the gap"
+            );
+            let payload = Message::Gap(Gap {
+                envelope: self.origin.envelope(seq),
+                from_ts: gap.from_ts,
+                to_ts: gap.to_ts,
+                first_seq: gap.first_seq,
+                last_seq: gap.last_seq,
+                messages: gap.records,
+            })
+            .to_json();
+            // The alarm lane: never evicted and sent first, so the gap report itself survives.
+            let store = &mut self.store;
+            if let Err(e) = blocking(|| {
+                store.append(
+                    Lane::Alarm,
+                    TopicKind::Telemetry.code(),
+                    seq,
+                    gap.from_ts,
+                    gap.to_ts,
+                    &payload,
+                )
+            }) {
+                self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                error!("gap report could not be stored: {e}");
+            }
+        }
+        self.update_metrics();
+        self.ready.notify_one();
+    }
+
+    fn update_metrics(&self) {
+        let s = self.store.stats();
+        let m = &self.metrics;
+        m.store_depth_telemetry
+            .store(s.telemetry.records, Ordering::Relaxed);
+        m.store_depth_alarm
+            .store(s.alarm.records, Ordering::Relaxed);
+        m.store_bytes
+            .store(s.telemetry.bytes + s.alarm.bytes, Ordering::Relaxed);
+        m.store_evicted
+            .store(s.telemetry.evicted_records_total, Ordering::Relaxed);
+        let oldest = [s.telemetry.oldest_unacked_ts, s.alarm.oldest_unacked_ts]
+            .into_iter()
+            .flatten()
+            .min();
+        let age = oldest
+            .map(|ts| (crate::poll::cycle::now_ms() - ts).max(0) as u64)
+            .unwrap_or(0);
+        m.store_oldest_unsent_age_ms.store(age, Ordering::Relaxed);
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Unsent {
+                lane,
+                after,
+                max_records,
+                reply,
+            } => {
+                let store = &mut self.store;
+                let _ = reply.send(blocking(|| {
+                    store.unsent(lane, after, max_records, usize::MAX)
+                }));
+            }
+            Command::Ack { lane, id } => self.store.ack(lane, id),
+            Command::NextId { lane, reply } => {
+                let _ = reply.send(self.store.next_id(lane));
+            }
+            Command::Stats { reply } => {
+                let _ = reply.send(self.store.stats());
+            }
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! One connection to the broker at a time. A record leaves the store only when the broker
+//! acknowledged the message that carried it; after any reconnect everything unacknowledged
+//! is sent again from the store, alarms first, then live telemetry, with the backlog behind
+//! it on a bounded share of the in-flight window.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, ConnectionError, Event, Outgoing, Packet, QoS};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use hazgate_wire::{Health, Presence, StoreHealth, TopicKind};
+
+use super::backoff::Backoff;
+use super::settings::UplinkSettings;
+use super::UplinkError;
+use crate::metrics::Metrics;
+use crate::store::task::StoreHandle;
+use crate::store::{Lane, Record};
+
+/// How long a connection attempt may take before it counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a clean shutdown waits for the last acknowledgements.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Records fetched from the store at once per queue.
+const FETCH: usize = 32;
+
+/// Runs the uplink until `stop` turns true: connects, sends, reconnects with backoff.
+pub async fn run(
+    settings: UplinkSettings,
+    store: StoreHandle,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    // Capped at 30 s: jitter still spreads thousands of gateways over 15 to 30 s, and alarms
+    // wait at most that long after the broker returns.
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+    let mut connections = 0u64;
+    let mut failures = 0u32;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match Session::connect(&settings).await {
+            Ok(mut session) => {
+                backoff.reset();
+                failures = 0;
+                connections += 1;
+                if connections > 1 {
+                    metrics.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+                info!(broker = %settings.uplink.broker.host, port = settings.uplink.broker.port, "connected to the broker");
+                metrics.connected.store(1, Ordering::Relaxed);
+                let ended = session.serve(&settings, &store, &metrics, &mut stop).await;
+                metrics.connected.store(0, Ordering::Relaxed);
+                metrics.inflight.store(0, Ordering::Relaxed);
+                match ended {
+                    Ok(()) => return,
+                    Err(e) => warn!("connection to the broker lost: {e}; unacknowledged messages stay in the store"),
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                // Say it once, then now and then: an outage must not flood the log.
+                if failures == 1 || failures.is_power_of_two() {
+                    warn!(attempts = failures, "cannot connect to the broker: {e}");
+                }
+            }
+        }
+        let delay = backoff.next_delay();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Which queue a message came from, for the backlog's bounded share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Alarm,
+    Live,
+    Backlog,
+}
+
+struct Sent {
+    lane: Lane,
+    id: u64,
+    class: Class,
+    at: Instant,
+}
+
+/// Records waiting to be sent from one part of the store.
+struct Queue {
+    lane: Lane,
+    after: Option<u64>,
+    /// Exclusive upper bound of ids this queue takes (the backlog ends where live begins).
+    until: Option<u64>,
+    records: VecDeque<Record>,
+    /// The store may hold more than was fetched.
+    more: bool,
+}
+
+impl Queue {
+    fn new(lane: Lane, after: Option<u64>, until: Option<u64>) -> Self {
+        Self {
+            lane,
+            after,
+            until,
+            records: VecDeque::new(),
+            more: true,
+        }
+    }
+
+    async fn next(&mut self, store: &StoreHandle) -> Result<Option<Record>, UplinkError> {
+        if self.records.is_empty() && self.more {
+            let fetched = store.unsent(self.lane, self.after, FETCH).await?;
+            self.more = fetched.len() == FETCH;
+            for r in fetched {
+                if self.until.is_some_and(|u| r.id >= u) {
+                    self.more = false;
+                    break;
+                }
+                self.after = Some(r.id);
+                self.records.push_back(r);
+            }
+        }
+        Ok(self.records.pop_front())
+    }
+}
+
+struct Session {
+    client: AsyncClient,
+    events: mpsc::Receiver<Result<Event, ConnectionError>>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+impl Session {
+    /// A fresh client per connection: rumqttc's own queue of a dead connection is dropped
+    /// with it, so no old request can be taken for a new one.
+    async fn connect(settings: &UplinkSettings) -> Result<Session, UplinkError> {
+        let will_seq = settings.status_seq.fetch_add(1, Ordering::Relaxed);
+        let options = settings.mqtt_options(will_seq)?;
+        let (client, mut eventloop) = AsyncClient::new(options, settings.window + 16);
+        let (tx, mut events) = mpsc::channel(1024);
+        let driver = tokio::spawn(async move {
+            loop {
+                let event = eventloop.poll().await;
+                let failed = event.is_err();
+                if tx.send(event).await.is_err() || failed {
+                    return; // never let rumqttc retry at once: the caller backs off
+                }
+            }
+        });
+        let connack = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            loop {
+                match events.recv().await {
+                    None => return Err(UplinkError::Broker("connection closed".into())),
+                    Some(Err(e)) => return Err(UplinkError::Broker(describe(&e))),
+                    Some(Ok(Event::Incoming(Packet::ConnAck(_)))) => return Ok(()),
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
+        let session = Session {
+            client,
+            events,
+            driver,
+        };
+        match connack {
+            Ok(Ok(())) => Ok(session),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(UplinkError::Broker(format!(
+                "no CONNACK within {}s",
+                CONNECT_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// Sends until the connection fails (an error) or `stop` turns true (a clean end).
+    async fn serve(
+        &mut self,
+        settings: &UplinkSettings,
+        store: &StoreHandle,
+        metrics: &Metrics,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), UplinkError> {
+        let live_from = store.next_id(Lane::Telemetry).await?;
+        let mut alarms = Queue::new(Lane::Alarm, None, None);
+        let mut live = Queue::new(Lane::Telemetry, live_from.checked_sub(1), None);
+        let mut backlog = Queue::new(Lane::Telemetry, None, Some(live_from));
+        let mut state = Flight {
+            awaiting: VecDeque::new(),
+            inflight: HashMap::new(),
+            backlog_inflight: 0,
+        };
+        self.publish_status(settings, &mut state, Presence::Online, None)
+            .await?;
+        let mut health = tokio::time::interval(settings.health_interval);
+        health.tick().await;
+        loop {
+            self.fill(
+                settings,
+                store,
+                metrics,
+                &mut state,
+                &mut alarms,
+                &mut live,
+                &mut backlog,
+            )
+            .await?;
+            tokio::select! {
+                event = self.events.recv() => self.on_event(event, store, metrics, &mut state).await?,
+                _ = store.ready.notified() => {
+                    alarms.more = true;
+                    live.more = true;
+                }
+                _ = health.tick() => {
+                    let report = health_report(store, metrics).await;
+                    self.publish_status(settings, &mut state, Presence::Online, Some(report)).await?;
+                }
+                _ = stop.changed() => return self.close(settings, store, metrics, &mut state).await,
+            }
+        }
+    }
+
+    /// Publishes as many records as the window allows, in priority order.
+    #[allow(clippy::too_many_arguments)]
+    async fn fill(
+        &mut self,
+        settings: &UplinkSettings,
+        store: &StoreHandle,
+        metrics: &Metrics,
+        state: &mut Flight,
+        alarms: &mut Queue,
+        live: &mut Queue,
+        backlog: &mut Queue,
+    ) -> Result<(), UplinkError> {
+        let backlog_share = (settings.window / 2).max(1);
+        while state.inflight_count() < settings.window {
+            let (record, class) = if let Some(r) = alarms.next(store).await? {
+                (r, Class::Alarm)
+            } else if let Some(r) = live.next(store).await? {
+                (r, Class::Live)
+            } else if state.backlog_inflight < backlog_share {
+                match backlog.next(store).await? {
+                    Some(r) => (r, Class::Backlog),
+                    None => break,
+                }
+            } else {
+                break;
+            };
+            let kind = TopicKind::from_code(record.topic).unwrap_or(TopicKind::Telemetry);
+            self.client
+                .publish(
+                    settings.topic(kind),
+                    QoS::AtLeastOnce,
+                    kind.retained(),
+                    record.payload,
+                )
+                .await
+                .map_err(|e| UplinkError::Broker(format!("the connection's queue closed: {e}")))?;
+            if class == Class::Backlog {
+                state.backlog_inflight += 1;
+            }
+            state.awaiting.push_back(Some(Sent {
+                lane: record_lane(class),
+                id: record.id,
+                class,
+                at: Instant::now(),
+            }));
+            metrics.published.fetch_add(1, Ordering::Relaxed);
+            metrics
+                .inflight
+                .store(state.inflight_count() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    async fn on_event(
+        &mut self,
+        event: Option<Result<Event, ConnectionError>>,
+        store: &StoreHandle,
+        metrics: &Metrics,
+        state: &mut Flight,
+    ) -> Result<(), UplinkError> {
+        match event {
+            None => Err(UplinkError::Broker("connection closed".into())),
+            Some(Err(e)) => Err(UplinkError::Broker(describe(&e))),
+            // rumqttc gives no packet id at publish(); its Outgoing events come in the
+            // order of our publishes, which is how a PUBACK finds its record.
+            Some(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
+                if let Some(Some(sent)) = state.awaiting.pop_front() {
+                    state.inflight.insert(pkid, sent);
+                }
+                Ok(())
+            }
+            Some(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
+                if let Some(sent) = state.inflight.remove(&ack.pkid) {
+                    if sent.class == Class::Backlog {
+                        state.backlog_inflight -= 1;
+                    }
+                    store.ack(sent.lane, sent.id).await;
+                    metrics.acked.fetch_add(1, Ordering::Relaxed);
+                    metrics
+                        .broker_rtt_ms
+                        .store(sent.at.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    metrics
+                        .inflight
+                        .store(state.inflight_count() as u64, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            Some(Ok(_)) => Ok(()),
+        }
+    }
+
+    async fn publish_status(
+        &mut self,
+        settings: &UplinkSettings,
+        state: &mut Flight,
+        presence: Presence,
+        health: Option<Health>,
+    ) -> Result<(), UplinkError> {
+        let seq = settings.status_seq.fetch_add(1, Ordering::Relaxed);
+        self.client
+            .publish(
+                settings.topic(TopicKind::Status),
+                QoS::AtLeastOnce,
+                true,
+                settings.status_message(seq, presence, health),
+            )
+            .await
+            .map_err(|e| UplinkError::Broker(format!("the connection's queue closed: {e}")))?;
+        state.awaiting.push_back(None);
+        Ok(())
+    }
+
+    /// A clean end: wait briefly for outstanding acknowledgements, say `offline` (a clean
+    /// disconnect does not fire the will), and disconnect.
+    async fn close(
+        &mut self,
+        settings: &UplinkSettings,
+        store: &StoreHandle,
+        metrics: &Metrics,
+        state: &mut Flight,
+    ) -> Result<(), UplinkError> {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while !state.inflight.is_empty() || state.awaiting.iter().any(Option::is_some) {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(event) => self.on_event(event, store, metrics, state).await?,
+                Err(_) => break,
+            }
+        }
+        self.publish_status(settings, state, Presence::Offline, None)
+            .await?;
+        let _ = self.client.disconnect().await;
+        // Let the event loop write the last packets out.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(event)) = self.events.recv().await {
+                if matches!(event, Event::Outgoing(Outgoing::Disconnect)) {
+                    break;
+                }
+            }
+        })
+        .await;
+        Ok(())
+    }
+}
+
+fn record_lane(class: Class) -> Lane {
+    match class {
+        Class::Alarm => Lane::Alarm,
+        Class::Live | Class::Backlog => Lane::Telemetry,
+    }
+}
+
+struct Flight {
+    /// Our publishes whose packet id rumqttc has not told yet; `None` for status messages.
+    awaiting: VecDeque<Option<Sent>>,
+    inflight: HashMap<u16, Sent>,
+    backlog_inflight: usize,
+}
+
+impl Flight {
+    fn inflight_count(&self) -> usize {
+        self.inflight.len() + self.awaiting.iter().filter(|s| s.is_some()).count()
+    }
+}
+
+async fn health_report(store: &StoreHandle, metrics: &Metrics) -> Health {
+    let now = crate::poll::cycle::now_ms();
+    let lane = |l: &crate::store::LaneStats| StoreHealth {
+        depth: l.records,
+        bytes: l.bytes,
+        oldest_unsent_age_ms: l
+            .oldest_unacked_ts
+            .map(|ts| (now - ts).max(0) as u64)
+            .unwrap_or(0),
+        evicted: l.evicted_records_total,
+    };
+    let stats = store.stats().await.ok();
+    Health {
+        telemetry: stats
+            .as_ref()
+            .map(|s| lane(&s.telemetry))
+            .unwrap_or_default(),
+        alarm: stats.as_ref().map(|s| lane(&s.alarm)).unwrap_or_default(),
+        poll_errors: metrics.poll_errors(),
+        overruns: metrics.overruns.load(Ordering::Relaxed),
+        broker_rtt_ms: Some(metrics.broker_rtt_ms.load(Ordering::Relaxed)).filter(|&ms| ms > 0),
+    }
+}
+
+/// An operator's words for why the broker cannot be reached.
+fn describe(e: &ConnectionError) -> String {
+    match e {
+        ConnectionError::ConnectionRefused(code) => format!("the broker refused the connection: {code:?} (check username, password and client id)"),
+        ConnectionError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "nothing listens at the broker's address (connection refused)".into(),
+        ConnectionError::Tls(tls) => format!("TLS handshake with the broker failed: {tls} (check `ca_file` and the broker's certificate)"),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,115 @@
+//! Connection options from the site's `[uplink]`, secrets read at connect time and never
+//! logged.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
+
+use firmware_config::site::{Secret, Uplink};
+use hazgate_wire::{topic, Message, Presence, Status, TopicKind};
+
+use super::tls::client_config;
+use super::UplinkError;
+use crate::store::task::Origin;
+
+/// Largest message either way; telemetry batches are about 60 KB.
+pub const MAX_PACKET: usize = 1 << 20;
+
+/// What the gateway says about itself in its status messages.
+#[derive(Debug, Clone)]
+pub struct StatusInfo {
+    pub version: String,
+    pub config_hash: String,
+    pub boot_ts: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UplinkSettings {
+    pub uplink: Uplink,
+    pub origin: Origin,
+    pub status: StatusInfo,
+    /// Messages in flight (sent, not yet acknowledged).
+    pub window: usize,
+    pub health_interval: Duration,
+    /// Next seq of the status topic, shared by birth, health and will messages.
+    pub status_seq: Arc<AtomicU64>,
+}
+
+impl UplinkSettings {
+    pub fn topic(&self, kind: TopicKind) -> String {
+        topic(
+            &self.uplink.prefix,
+            &self.origin.site,
+            &self.origin.gateway,
+            kind,
+        )
+    }
+
+    pub fn status_message(
+        &self,
+        seq: u64,
+        state: Presence,
+        health: Option<hazgate_wire::Health>,
+    ) -> Vec<u8> {
+        Message::Status(Status {
+            envelope: self.origin.envelope(seq),
+            state,
+            ts: crate::poll::cycle::now_ms(),
+            version: self.status.version.clone(),
+            config_hash: self.status.config_hash.clone(),
+            boot_ts: self.status.boot_ts,
+            health,
+        })
+        .to_json()
+    }
+
+    /// Options for one connection; the will says `offline` if the gateway vanishes.
+    pub fn mqtt_options(&self, will_seq: u64) -> Result<MqttOptions, UplinkError> {
+        let u = &self.uplink;
+        let mut o = MqttOptions::new(u.client_id.clone(), u.broker.host.clone(), u.broker.port);
+        o.set_keep_alive(u.keep_alive);
+        // Unacknowledged messages are re-sent from the store on every new connection.
+        o.set_clean_session(true);
+        o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+        o.set_inflight((self.window + 4).min(u16::MAX as usize) as u16);
+        o.set_last_will(LastWill::new(
+            self.topic(TopicKind::Status),
+            self.status_message(will_seq, Presence::Offline, None),
+            QoS::AtLeastOnce,
+            true,
+        ));
+        if let Some(user) = &u.username {
+            let password = match &u.password {
+                Some(secret) => read_secret(secret)?,
+                None => String::new(),
+            };
+            o.set_credentials(user.clone(), password);
+        }
+        if u.broker.tls {
+            let client = u.client_cert.as_deref().zip(u.client_key.as_deref());
+            let config = client_config(u.ca_file.as_deref(), client)?;
+            o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
+        }
+        Ok(o)
+    }
+}
+
+fn read_secret(secret: &Secret) -> Result<String, UplinkError> {
+    match secret {
+        Secret::File(path) => std::fs::read_to_string(path)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+            .map_err(|e| {
+                UplinkError::Secret(format!(
+                    "cannot read the MQTT password from {}: {e}",
+                    path.display()
+                ))
+            }),
+        Secret::Env(name) => std::env::var(name).map_err(|_| {
+            UplinkError::Secret(format!(
+                "the environment variable {name} with the MQTT password is not set"
+            ))
+        }),
+    }
+}
