@@ -3,6 +3,7 @@
 mod poll_throughput;
 mod report;
 mod store;
+mod uplink;
 
 use std::path::PathBuf;
 
@@ -25,6 +26,10 @@ enum Bench {
     Poll,
     /// The store (segment log) against redb: telemetry throughput, alarm latency.
     Store,
+    /// End to end through mosquitto: throughput, backlog drain, footprint, idle CPU.
+    Uplink,
+    /// All of the above.
+    All,
     /// (internal) the minimal responder the ceiling is measured with.
     #[command(hide = true)]
     RawResponder {
@@ -39,28 +44,32 @@ fn main() -> Result<()> {
     let bin_dir = exe.parent().context("binary folder")?.to_path_buf();
     let hazsim = bin_dir.join("hazsim");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    match cli.command {
-        Some(Bench::RawResponder { port }) => {
-            tokio::runtime::Runtime::new()?.block_on(poll_throughput::raw_responder(port))
-        }
-        Some(Bench::Store) => {
-            let table = store::run()?;
-            table.print();
-            report::write_section(&root.join("BENCHMARKS.md"), "store", &table)?;
-            println!("\nwritten to BENCHMARKS.md");
-            Ok(())
-        }
-        Some(Bench::Poll) | None => {
-            anyhow::ensure!(
-                hazsim.exists(),
-                "{} is missing: run scripts/bench, which builds it",
-                hazsim.display()
-            );
-            let table = poll_throughput::run(&hazsim, &exe)?;
-            table.print();
-            report::write_section(&root.join("BENCHMARKS.md"), "poll-throughput", &table)?;
-            println!("\nwritten to BENCHMARKS.md");
-            Ok(())
+    let which = cli.command.unwrap_or(Bench::All);
+    if let Bench::RawResponder { port } = which {
+        return tokio::runtime::Runtime::new()?.block_on(poll_throughput::raw_responder(port));
+    }
+    let all = matches!(which, Bench::All);
+    let mut sections = Vec::new();
+    if all || matches!(which, Bench::Poll) {
+        anyhow::ensure!(
+            hazsim.exists(),
+            "{} is missing: run scripts/bench, which builds it",
+            hazsim.display()
+        );
+        sections.push(("poll-throughput", poll_throughput::run(&hazsim, &exe)?));
+    }
+    if all || matches!(which, Bench::Store) {
+        sections.push(("store", store::run()?));
+    }
+    if all || matches!(which, Bench::Uplink) {
+        for table in uplink::run(&root)? {
+            sections.push(("uplink", table));
         }
     }
+    for (key, table) in &sections {
+        table.print();
+        report::write_section(&root.join("BENCHMARKS.md"), key, table)?;
+    }
+    println!("\nwritten to BENCHMARKS.md");
+    Ok(())
 }

@@ -7,6 +7,8 @@
 pub mod commands;
 pub mod daemon;
 pub mod decode;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod metrics;
 pub mod ops;
 pub mod poll;

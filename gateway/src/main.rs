@@ -43,15 +43,30 @@ enum Command {
         #[arg(long, value_name = "ID")]
         device: Option<String>,
     },
+    /// Show it all in one process: simulated devices playing a gas leak and a rising
+    /// tailings pond, two gateways, an embedded MQTT broker, and the live values.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// Port of the embedded MQTT broker on 127.0.0.1.
+        #[arg(long, default_value_t = 1883)]
+        port: u16,
+        /// Simulated seconds per real second.
+        #[arg(long, default_value_t = 4.0)]
+        speed: f64,
+        /// Stop by itself after this long, e.g. 60s or 5min; otherwise at Ctrl-C.
+        #[arg(long = "for", value_name = "DURATION", value_parser = firmware_config::quantity::parse_duration)]
+        duration: Option<std::time::Duration>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The daemon reports what it does; the one-shot tools only what goes wrong.
-    let level = if matches!(cli.command, Command::Run { .. }) {
-        "info"
-    } else {
-        "warn"
+    let level = match cli.command {
+        Command::Run { .. } => "info",
+        #[cfg(feature = "demo")]
+        Command::Demo { .. } => hazgate::demo::LOG_FILTER,
+        _ => "warn",
     };
     init_logging(cli.log_format, level);
     match run(cli) {
@@ -96,6 +111,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "poll: {} good, {} uncertain, {} bad",
                 summary.good, summary.uncertain, summary.bad
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "demo")]
+        Command::Demo {
+            port,
+            speed,
+            duration,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(hazgate::demo::run(hazgate::demo::Options {
+                port,
+                speed,
+                duration,
+            }))?;
+            // The embedded broker has no stop call: its threads end with the process.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -79,6 +79,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 scenarios: scenario,
                 speed,
                 control,
+                stop: None,
+                quiet: false,
             }))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -28,14 +28,12 @@ pub fn workspace() -> PathBuf {
 /// does that first; cargo does not build other packages' binaries for a test).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let path = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
-        path.display()
-    );
-    path
+    // A test runs from target/<profile>/deps/, a tool (the benchmarks) from target/<profile>/.
+    let dir = exe.parent().unwrap();
+    let path = [dir.join(name), dir.parent().unwrap().join(name)]
+        .into_iter()
+        .find(|p| p.exists());
+    path.unwrap_or_else(|| panic!("{name} is missing next to {}: run `cargo build --workspace --bins` first (scripts/test does)", exe.display()))
 }
 
 /// A port nobody listens on right now.

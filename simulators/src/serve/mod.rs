@@ -32,9 +32,14 @@ pub struct Options {
     /// Simulated seconds per real second.
     pub speed: f64,
     pub control: Option<SocketAddr>,
+    /// When embedded (the gateway's demo): ends the run when it turns true, and signals are
+    /// left to the host program. Standalone (`None`): SIGINT or SIGTERM end it.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// No `ready` lines on stdout (for a host program that draws its own screen).
+    pub quiet: bool,
 }
 
-/// Runs until SIGINT or SIGTERM. Prints `ready ...` per listener and then `ready` alone
+/// Runs until SIGINT or SIGTERM, or `stop` when embedded. Prints `ready ...` per listener and then `ready` alone
 /// on stdout, which is what scripts and tests wait for.
 pub async fn run(opts: Options) -> Result<(), SimError> {
     if !(opts.speed.is_finite() && opts.speed > 0.0) {
@@ -52,8 +57,12 @@ pub async fn run(opts: Options) -> Result<(), SimError> {
     if !errors.is_empty() {
         return Err(ConfigErrors(errors).into());
     }
-    let mut sigint = signal(SignalKind::interrupt()).map_err(SimError::Signals)?;
-    let mut sigterm = signal(SignalKind::terminate()).map_err(SimError::Signals)?;
+    let quiet = opts.quiet;
+    let say = |line: String| {
+        if !quiet {
+            println!("{line}");
+        }
+    };
 
     let sim = Arc::new(Sim::new(site, opts.speed));
     let mut tasks = Vec::new();
@@ -65,7 +74,7 @@ pub async fn run(opts: Options) -> Result<(), SimError> {
             Link::Rtu(_) => continue,
         };
         let listener = tcp::bind(&bus.id, host, port).await?;
-        println!("ready bus={} {kind} {}", bus.id, local(&listener));
+        say(format!("ready bus={} {kind} {}", bus.id, local(&listener)));
         tasks.push(match kind {
             "tcp" => tokio::spawn(tcp::accept_loop(listener, sim.clone(), i, tcp::serve)),
             _ => tokio::spawn(tcp::accept_loop(
@@ -78,7 +87,7 @@ pub async fn run(opts: Options) -> Result<(), SimError> {
     }
     if let Some(addr) = opts.control {
         let listener = control::bind(addr).await?;
-        println!("ready control {}", local(&listener));
+        say(format!("ready control {}", local(&listener)));
         tasks.push(tokio::spawn(control::accept_loop(listener, sim.clone())));
     }
     // Dropping these removes the pty symlinks, on every way out of this function.
@@ -86,12 +95,12 @@ pub async fn run(opts: Options) -> Result<(), SimError> {
     for (i, bus) in sim.site.buses.iter().enumerate() {
         if let Link::Rtu(line) = &bus.link {
             let mut p = pty::Pty::open(&bus.id, &line.port)?;
-            println!(
+            say(format!(
                 "ready bus={} pty {} -> {}",
                 bus.id,
                 p.link.display(),
                 p.slave_path.display()
-            );
+            ));
             tasks.push(p.spawn(sim.clone(), i));
             ptys.push(p);
         }
@@ -108,12 +117,25 @@ pub async fn run(opts: Options) -> Result<(), SimError> {
         sim.clone(),
         Timeline::new(scenarios),
     )));
-    println!("ready");
+    say("ready".to_string());
     info!(devices = sim.devices.len(), speed = opts.speed, "serving");
 
-    tokio::select! {
-        _ = sigint.recv() => info!("SIGINT: stopping"),
-        _ = sigterm.recv() => info!("SIGTERM: stopping"),
+    match opts.stop {
+        Some(mut stop) => {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+        None => {
+            let mut sigint = signal(SignalKind::interrupt()).map_err(SimError::Signals)?;
+            let mut sigterm = signal(SignalKind::terminate()).map_err(SimError::Signals)?;
+            tokio::select! {
+                _ = sigint.recv() => info!("SIGINT: stopping"),
+                _ = sigterm.recv() => info!("SIGTERM: stopping"),
+            }
+        }
     }
     for t in &tasks {
         t.abort();
