@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use hazgate_e2e::daemon::Gateway;
 use hazgate_e2e::mqtt::Broker;
-use hazgate_e2e::{free_port, Sim};
+use hazgate_e2e::{free_port, free_ports, Sim};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 use crate::report::{machine, Table};
@@ -181,10 +181,11 @@ fn rig(devices: usize, points: u16, poll: &str, sync: &str) -> Result<Rig> {
         "[site]\nid = \"BENCH\"\ngateway = \"gw\"\nprofile_dirs = [\"profiles\"]\n[uplink]\nbroker = \"{}\"\n[store]\ndir = \"store\"\nmax_size = \"2GiB\"\nsync_interval = \"{sync}\"\n",
         broker.url()
     );
-    for d in 0..devices {
+    let ports = free_ports(devices);
+    for (d, port) in ports.iter().enumerate() {
         site.push_str(&format!(
             "[[bus]]\nid = \"tcp-{d}\"\ntcp = {{ host = \"127.0.0.1\", port = {} }}\n[[device]]\nid = \"D{d:03}\"\nbus = \"tcp-{d}\"\nunit = 1\nprofile = \"bench-{points}\"\npoll = \"{poll}\"\ntimeout = \"40ms\"\n",
-            free_port()
+            port
         ));
     }
     let site_path = root.join("site.toml");

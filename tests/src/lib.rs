@@ -45,6 +45,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `n` distinct free ports: all are held open until every one is chosen, so none is
+/// handed out twice.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
 /// A temporary folder holding a site file and its pseudo-terminal links.
 pub struct Workdir {
     pub dir: tempfile::TempDir,
