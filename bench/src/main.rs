@@ -1,5 +1,6 @@
 //! `hazgate-bench`: runs the benchmarks, prints a table, writes BENCHMARKS.md.
 
+mod alarm;
 mod poll_throughput;
 mod report;
 mod store;
@@ -28,6 +29,8 @@ enum Bench {
     Store,
     /// End to end through mosquitto: throughput, backlog drain, footprint, idle CPU.
     Uplink,
+    /// The per-point alarm state machine: evaluations per second on one core.
+    Alarm,
     /// All of the above.
     All,
     /// (internal) the minimal responder the ceiling is measured with.
@@ -65,6 +68,9 @@ fn main() -> Result<()> {
         for table in uplink::run(&root)? {
             sections.push(("uplink", table));
         }
+    }
+    if all || matches!(which, Bench::Alarm) {
+        sections.push(("alarm", alarm::run()?));
     }
     for (key, table) in &sections {
         table.print();

@@ -3,6 +3,7 @@
 //! A site file and the profiles it names become typed values once, at load; every error
 //! names the file, the line and the field, and says what would be valid.
 
+pub mod alarm;
 pub mod codec;
 pub mod error;
 pub mod modbus_crc;

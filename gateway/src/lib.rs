@@ -4,6 +4,7 @@
 //! The data path is mirrored by the modules: `poll` (plans, Modbus client, cycles) ->
 //! `decode` (registers to readings).
 
+pub mod alarm;
 pub mod commands;
 pub mod daemon;
 pub mod decode;

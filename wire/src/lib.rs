@@ -2,10 +2,12 @@
 //! ingest alike, so the two can never drift. Documented in `docs/wire-format.md`, with a
 //! JSON Schema per message kind in `docs/schema/`.
 
+mod alarm;
 mod messages;
 mod reading;
 mod topics;
 
+pub use alarm::{ActiveAlarm, AlarmEvent, Condition, EventKind, Level, SourceLevel, State};
 pub use messages::{Envelope, Gap, Health, Message, Presence, Status, StoreHealth, Telemetry};
 pub use reading::{Quality, Reading, Reason, Value};
 pub use topics::{topic, TopicKind};

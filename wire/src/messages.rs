@@ -97,6 +97,8 @@ pub enum Message {
     Telemetry(Telemetry),
     Gap(Gap),
     Status(Status),
+    Alarm(crate::AlarmEvent),
+    State(crate::State),
 }
 
 impl Message {
@@ -105,6 +107,8 @@ impl Message {
             Message::Telemetry(m) => &m.envelope,
             Message::Gap(m) => &m.envelope,
             Message::Status(m) => &m.envelope,
+            Message::Alarm(m) => &m.envelope,
+            Message::State(m) => &m.envelope,
         }
     }
 

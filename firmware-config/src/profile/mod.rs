@@ -1,5 +1,6 @@
 //! Device profiles: one TOML file per device model, holding its register map.
 
+pub mod alarm;
 mod builtin;
 pub mod model;
 pub mod raw;

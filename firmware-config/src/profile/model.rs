@@ -152,6 +152,7 @@ pub struct Point {
     /// Whether the point becomes a reading (helper registers usually do not).
     pub publish: bool,
     pub simulate: Simulate,
+    pub alarm: Option<crate::alarm::AlarmSpec>,
 }
 
 impl Point {

@@ -75,6 +75,8 @@ pub struct RawPoint {
     pub current_loop: Option<Spanned<[f64; 2]>>,
     pub publish: Option<bool>,
     pub simulate: Option<RawSimulate>,
+    /// Alarm settings; a site's override replaces the profile's as a whole.
+    pub alarm: Option<Spanned<super::alarm::RawAlarm>>,
 }
 
 fn rebase<T: Clone>(v: &Option<Spanned<T>>, at: &Range<usize>) -> Option<Spanned<T>> {
@@ -114,6 +116,7 @@ impl RawPoint {
             range: pick!(range),
             current_loop: pick!(current_loop),
             publish: pick!(plain publish),
+            alarm: pick!(alarm),
             simulate: match (&over.simulate, &self.simulate) {
                 (Some(o), Some(b)) => Some(RawSimulate {
                     normal: o.normal.or(b.normal),

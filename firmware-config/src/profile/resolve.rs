@@ -216,6 +216,10 @@ fn resolve_one(
         daily: sim.daily.unwrap_or(0.0),
         per_second: sim.per_second.unwrap_or(0.0),
     };
+    let alarm = raw
+        .alarm
+        .as_ref()
+        .and_then(|a| super::alarm::resolve_alarm(a, diag, label));
     if diag.errors.len() > errors_before {
         return None;
     }
@@ -237,6 +241,7 @@ fn resolve_one(
         loop_span,
         publish: true,
         simulate,
+        alarm,
     })
 }
 

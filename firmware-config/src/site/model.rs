@@ -82,6 +82,19 @@ pub struct HazardSource {
     pub name: String,
     /// Major-hazard grade 1 (most severe) ..= 4.
     pub grade: u8,
+    pub rollup: Rollup,
+}
+
+/// How a hazard source's level follows from its points' levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rollup {
+    /// The highest level of any of its points.
+    #[default]
+    Highest,
+    /// GB 39496-2020 §5.5.4 for tailings dams: 4 blue points make the item yellow, 3 yellow
+    /// make it orange, 2 orange make it red (counting points at that level or above).
+    Gb39496,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

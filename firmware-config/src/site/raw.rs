@@ -72,6 +72,8 @@ pub struct RawHazardSource {
     pub id: Spanned<String>,
     pub name: String,
     pub grade: Spanned<i64>,
+    #[serde(default)]
+    pub rollup: super::model::Rollup,
 }
 
 #[derive(Debug, Deserialize)]

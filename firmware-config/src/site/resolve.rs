@@ -93,6 +93,7 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
             id,
             name: hs.name.clone(),
             grade: grade.clamp(1, 4) as u8,
+            rollup: hs.rollup,
         });
     }
 
@@ -301,6 +302,7 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
         });
     }
 
+    check_linkage(&devices, &raw.devices, &mut diag);
     let mut errors = foreign;
     errors.extend(diag.errors);
     if !errors.is_empty() {
@@ -317,6 +319,38 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
         buses,
         devices,
     })
+}
+
+/// A linkage output must name a device of this site and a point it can write: a coil or
+/// a holding register.
+fn check_linkage(devices: &[Device], raw: &[RawDevice], diag: &mut Diagnostics) {
+    for d in devices {
+        let span = raw
+            .iter()
+            .find(|r| r.id.get_ref() == &d.id)
+            .map(|r| r.id.span());
+        for p in d.points.iter() {
+            let Some(alarm) = &p.alarm else { continue };
+            for l in &alarm.linkage {
+                let field = format!("device \"{}\".points.{}.alarm.linkage", d.id, p.id);
+                let Some(target) = devices.iter().find(|t| t.id == l.device) else {
+                    diag.error(
+                        span.clone(),
+                        field,
+                        format!("no device \"{}\" to write to", l.device),
+                    );
+                    continue;
+                };
+                match target.points.iter().find(|t| t.id == l.point) {
+                    None => diag.error(span.clone(), field, format!("device \"{}\" has no point \"{}\"", l.device, l.point)),
+                    Some(t) if !matches!(t.kind, crate::RegisterKind::Coil | crate::RegisterKind::Holding) => {
+                        diag.error(span.clone(), field, format!("\"{}.{}\" is a {} and cannot be written; use a coil or a holding register", l.device, l.point, t.kind.name()))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
 }
 
 /// The most unused registers a read bridges unless the site says otherwise. Within it, the

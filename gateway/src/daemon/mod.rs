@@ -82,8 +82,18 @@ impl Daemon {
             gateway: site.site.gateway.as_str().into(),
         };
         let (readings, readings_rx) = mpsc::channel(READINGS_QUEUE);
+        let restored = match crate::alarm::snapshot::load(&site.store.dir) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("{e}");
+                None
+            }
+        };
+        let alarms = crate::alarm::AlarmEngine::new(&site, restored);
         let (store_handle, store_task) = crate::store::task::spawn(
             store,
+            alarms,
+            site.store.dir.clone(),
             recovery.max_seq_by_topic.clone(),
             origin.clone(),
             readings_rx,
@@ -195,6 +205,7 @@ impl Daemon {
             p.stop().await;
         }
         self.status.config_hash = site.hash.clone();
+        self.store.reconfigure(site.clone()).await;
         self.site = site;
         self.start_pollers();
         if uplink_changed {

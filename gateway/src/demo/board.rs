@@ -13,6 +13,8 @@ pub struct SiteBoard {
     pub gateway: String,
     pub name: Option<String>,
     pub presence: Option<Presence>,
+    /// The site's retained state: its level and active alarms, as the alarm engine says.
+    pub state: Option<hazgate_wire::State>,
     pub devices: Vec<DeviceBoard>,
 }
 
@@ -32,6 +34,7 @@ pub struct PointBoard {
 #[derive(Debug, PartialEq)]
 pub enum Update {
     Readings(Vec<Reading>),
+    Alarm(Box<hazgate_wire::AlarmEvent>),
     Presence {
         site: String,
         gateway: String,
@@ -60,6 +63,7 @@ impl Board {
                 gateway: s.site.gateway.clone(),
                 name: s.site.name.clone(),
                 presence: None,
+                state: None,
                 devices: s
                     .devices
                     .iter()
@@ -109,6 +113,13 @@ impl Board {
                 self.gaps += 1;
                 Update::Nothing
             }
+            Message::State(state) => {
+                if !matches!(&site.state, Some(old) if old.envelope.seq > state.envelope.seq) {
+                    site.state = Some(state);
+                }
+                Update::Nothing
+            }
+            Message::Alarm(event) => Update::Alarm(Box::new(event)),
             Message::Telemetry(t) => {
                 for r in &t.readings {
                     let p = site.point_mut(&r.device, &r.point);
@@ -174,6 +185,7 @@ mod tests {
                 gateway: "gw-01".into(),
                 name: None,
                 presence: None,
+                state: None,
                 devices: vec![DeviceBoard {
                     id: "GD-101".into(),
                     points: Vec::new(),

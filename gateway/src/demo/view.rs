@@ -15,6 +15,9 @@ const DIM: &str = "\x1b[2m";
 const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
 const RED: &str = "\x1b[31m";
+const BLUE: &str = "\x1b[34m";
+/// 256-colour orange; terminals without it fall back to their default colour.
+const ORANGE: &str = "\x1b[38;5;208m";
 /// Cursor home; each line then clears its own rest, the frame the rest of the screen:
 /// no blank flash between frames.
 const HOME: &str = "\x1b[H";
@@ -94,7 +97,111 @@ pub fn plain_lines(update: &Update) -> Vec<String> {
             gateway,
             state,
         } => vec![format!("{site}/{gateway} {}", presence_text(*state))],
+        Update::Alarm(e) => vec![alarm_text(e)],
         Update::Nothing => Vec::new(),
+    }
+}
+
+/// One alarm event as a line: `ALARM raise red GD-101.CH1 51.2 %LEL (limit 50, 二级报警)`.
+pub fn alarm_text(e: &hazgate_wire::AlarmEvent) -> String {
+    let what = match (&e.device, &e.point, &e.hazard_source) {
+        (Some(d), Some(p), _) => format!("{d}.{p}"),
+        (_, _, Some(h)) => format!("hazard source {h}"),
+        _ => format!("site {}", e.envelope.site),
+    };
+    let level = e.level.map(|l| l.name()).unwrap_or("normal");
+    let mut line = format!(
+        "ALARM {} {level} {what} {:?}",
+        format!("{:?}", e.event).to_lowercase(),
+        e.condition
+    )
+    .replace("  ", " ");
+    if let Some(v) = e.value {
+        line.push_str(&format!(
+            " {}{}",
+            number(v),
+            e.unit
+                .as_deref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default()
+        ));
+    }
+    let mut extra = Vec::new();
+    if let Some(l) = e.limit {
+        extra.push(format!("limit {}", number(l)));
+    }
+    if let Some(l) = &e.label {
+        extra.push(l.clone());
+    }
+    if !extra.is_empty() {
+        line.push_str(&format!(" ({})", extra.join(", ")));
+    }
+    line
+}
+
+fn level_colour(level: Option<hazgate_wire::Level>) -> &'static str {
+    match level {
+        None => GREEN,
+        Some(hazgate_wire::Level::Blue) => BLUE,
+        Some(hazgate_wire::Level::Yellow) => YELLOW,
+        Some(hazgate_wire::Level::Orange) => ORANGE,
+        Some(hazgate_wire::Level::Red) => RED,
+    }
+}
+
+/// The site's level and its active alarms, each in its colour.
+fn alarm_lines(lines: &mut Vec<Line>, site: &SiteBoard) {
+    let Some(state) = &site.state else { return };
+    let mut l = Line::default();
+    l.push("  level ", DIM);
+    l.push(
+        state.level.map(|l| l.name()).unwrap_or("normal"),
+        level_colour(state.level),
+    );
+    for hs in &state.hazard_sources {
+        l.push(&format!("  {} ", hs.id), DIM);
+        l.push(
+            hs.level.map(|l| l.name()).unwrap_or("normal"),
+            level_colour(hs.level),
+        );
+    }
+    lines.push(l);
+    for a in &state.alarms {
+        let mut l = Line::default();
+        let value = a
+            .value
+            .map(|v| {
+                format!(
+                    " {}{}",
+                    number(v),
+                    a.unit
+                        .as_deref()
+                        .map(|u| format!(" {u}"))
+                        .unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        let limit = a
+            .limit
+            .map(|v| format!(" limit {}", number(v)))
+            .unwrap_or_default();
+        let label = a
+            .label
+            .as_deref()
+            .map(|s| format!(" {s}"))
+            .unwrap_or_default();
+        l.push(
+            &format!("  ▲ {:<7}", a.level.name()),
+            level_colour(Some(a.level)),
+        );
+        l.push(
+            &format!(
+                " {}.{} {:?}{value}{limit}{label}",
+                a.device, a.point, a.condition
+            ),
+            level_colour(Some(a.level)),
+        );
+        lines.push(l);
     }
 }
 
@@ -114,6 +221,7 @@ pub fn frame(board: &Board, header: &Header, now_ms: i64, width: usize, height: 
     for site in &board.sites {
         lines.push(Line::default());
         lines.push(site_line(site));
+        alarm_lines(&mut lines, site);
         for d in &site.devices {
             device_lines(&mut lines, &d.id, &d.points, now_ms, width);
         }

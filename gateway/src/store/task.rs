@@ -13,6 +13,9 @@ use tokio::time::MissedTickBehavior;
 use tracing::{error, warn};
 
 use hazgate_wire::{Envelope, Gap, Message, Reading, Telemetry, TopicKind, VERSION};
+use tracing::info;
+
+use crate::alarm::{snapshot, AlarmEngine};
 
 use super::{Lane, Record, Store, StoreError, StoreStats};
 use crate::metrics::Metrics;
@@ -57,6 +60,14 @@ pub enum Command {
     Stats {
         reply: oneshot::Sender<StoreStats>,
     },
+    /// The retained state message as of now (published at every birth).
+    CurrentState {
+        reply: oneshot::Sender<Option<Vec<u8>>>,
+    },
+    /// A reloaded config: the alarm engine is rebuilt, keeping every point's state.
+    Reconfigure {
+        site: Box<firmware_config::SiteConfig>,
+    },
 }
 
 /// The store task's address, for the uplink.
@@ -100,6 +111,21 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)
     }
 
+    pub async fn current_state(&self) -> Option<Vec<u8>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::CurrentState { reply }).await.ok()?;
+        rx.await.ok().flatten()
+    }
+
+    pub async fn reconfigure(&self, site: firmware_config::SiteConfig) {
+        let _ = self
+            .tx
+            .send(Command::Reconfigure {
+                site: Box::new(site),
+            })
+            .await;
+    }
+
     pub async fn stats(&self) -> Result<StoreStats, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -112,6 +138,9 @@ impl StoreHandle {
 
 pub struct StoreTask {
     store: Store,
+    alarms: AlarmEngine,
+    /// Where the alarm snapshot lives (the store's folder).
+    dir: std::path::PathBuf,
     origin: Origin,
     next_seq: BTreeMap<u8, u64>,
     pending: Vec<Reading>,
@@ -121,8 +150,11 @@ pub struct StoreTask {
 
 /// Starts the store task. Readings arrive on `readings`; when that channel closes (all
 /// pollers stopped), the task writes what it holds, syncs, and ends.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     store: Store,
+    alarms: AlarmEngine,
+    dir: std::path::PathBuf,
     max_seq_by_topic: BTreeMap<u8, u64>,
     origin: Origin,
     readings: mpsc::Receiver<Vec<Reading>>,
@@ -137,6 +169,8 @@ pub fn spawn(
         .collect();
     let task = StoreTask {
         store,
+        alarms,
+        dir,
         origin,
         next_seq,
         pending: Vec::new(),
@@ -173,7 +207,10 @@ impl StoreTask {
                     None => commands_open = false,
                 },
                 batch = readings.recv() => match batch {
-                    Some(batch) => self.pending.extend(batch),
+                    Some(batch) => {
+                        self.evaluate(&batch);
+                        self.pending.extend(batch);
+                    }
                     None => {
                         self.flush();
                         // Keep answering the uplink until it is done with its last messages.
@@ -193,6 +230,62 @@ impl StoreTask {
         let seq = *next;
         *next += 1;
         seq
+    }
+
+    /// Runs the alarm engine over fresh readings. Every event, and the new state, goes into
+    /// the alarm lane, which syncs before it returns: an alarm is on disk before anything
+    /// reports it, and the uplink is woken at once, not at the next tick.
+    fn evaluate(&mut self, batch: &[Reading]) {
+        if self.alarms.is_empty() {
+            return;
+        }
+        let events = self.alarms.evaluate(batch);
+        if events.is_empty() {
+            return;
+        }
+        for mut event in events {
+            let seq = self.seq(TopicKind::Alarm);
+            event.envelope = self.origin.envelope(seq);
+            let what = match (&event.device, &event.point, &event.hazard_source) {
+                (Some(d), Some(p), _) => format!("{d}.{p}"),
+                (_, _, Some(h)) => format!("hazard source {h}"),
+                _ => "site".to_string(),
+            };
+            info!(event = ?event.event, condition = ?event.condition, level = ?event.level, previous = ?event.previous, value = ?event.value, limit = ?event.limit, "ALARM {what}");
+            let ts = event.ts;
+            let payload = Message::Alarm(event).to_json();
+            self.append_alarm_lane(TopicKind::Alarm, seq, ts, &payload);
+        }
+        if let Some((seq, ts, payload)) = self.state_message() {
+            self.append_alarm_lane(TopicKind::State, seq, ts, &payload);
+        }
+        let (dir, snap) = (&self.dir, self.alarms.snapshot());
+        if let Err(e) = blocking(|| snapshot::save(dir, &snap)) {
+            self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+            error!("alarm state could not be saved: {e}");
+        }
+        self.ready.notify_one();
+    }
+
+    fn state_message(&mut self) -> Option<(u64, i64, Vec<u8>)> {
+        if self.alarms.is_empty() {
+            return None;
+        }
+        let seq = self.seq(TopicKind::State);
+        let ts = crate::poll::cycle::now_ms();
+        Some((
+            seq,
+            ts,
+            Message::State(self.alarms.state(self.origin.envelope(seq), ts)).to_json(),
+        ))
+    }
+
+    fn append_alarm_lane(&mut self, topic: TopicKind, seq: u64, ts: i64, payload: &[u8]) {
+        let store = &mut self.store;
+        if let Err(e) = blocking(|| store.append(Lane::Alarm, topic.code(), seq, ts, ts, payload)) {
+            self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+            error!("{topic} message could not be stored: {e}");
+        }
     }
 
     /// Pending readings become telemetry messages, everything is synced, evictions are
@@ -310,6 +403,12 @@ impl StoreTask {
             }
             Command::Stats { reply } => {
                 let _ = reply.send(self.store.stats());
+            }
+            Command::CurrentState { reply } => {
+                let _ = reply.send(self.state_message().map(|(_, _, payload)| payload));
+            }
+            Command::Reconfigure { site } => {
+                self.alarms = AlarmEngine::new(&site, Some(self.alarms.snapshot()));
             }
         }
     }

@@ -1,0 +1,185 @@
+//! Alarm settings as written (`[point.alarm]` in a profile, or a site's override) and their
+//! checks: a ladder must climb in severity the way its direction goes, so "red" can never
+//! trip before "yellow".
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::alarm::{AlarmSpec, Direction, Level, Limit, Linkage, RateLimit};
+use crate::error::Diagnostics;
+use crate::serde_types::Interval;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimit {
+    pub above: Option<f64>,
+    pub below: Option<f64>,
+    pub level: Level,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRate {
+    pub change: f64,
+    pub within: Interval,
+    pub level: Level,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommLoss {
+    pub after: Interval,
+    pub level: Level,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLinkage {
+    pub level: Level,
+    pub device: String,
+    pub point: String,
+    pub on: Option<f64>,
+    pub off: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlarm {
+    #[serde(default)]
+    pub limits: Vec<RawLimit>,
+    pub deadband: Option<f64>,
+    pub on_delay: Option<Interval>,
+    pub off_delay: Option<Interval>,
+    pub rate: Option<RawRate>,
+    pub comm_loss: Option<RawCommLoss>,
+    pub sensor_fault: Option<Level>,
+    pub out_of_range: Option<Level>,
+    #[serde(default)]
+    pub linkage: Vec<RawLinkage>,
+}
+
+const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+pub fn resolve_alarm(
+    raw: &Spanned<RawAlarm>,
+    diag: &mut Diagnostics,
+    label: &str,
+) -> Option<AlarmSpec> {
+    let at = Some(raw.span());
+    let a = raw.get_ref();
+    let field = |f: &str| format!("{label}.alarm.{f}");
+    let before = diag.errors.len();
+    let mut limits = Vec::new();
+    for (i, l) in a.limits.iter().enumerate() {
+        let (direction, value) = match (l.above, l.below) {
+            (Some(v), None) => (Direction::Above, v),
+            (None, Some(v)) => (Direction::Below, v),
+            _ => {
+                diag.error(
+                    at.clone(),
+                    field(&format!("limits[{i}]")),
+                    "give exactly one of `above` or `below`",
+                );
+                continue;
+            }
+        };
+        if !value.is_finite() {
+            diag.error(
+                at.clone(),
+                field(&format!("limits[{i}]")),
+                "the limit must be a finite number",
+            );
+            continue;
+        }
+        limits.push(Limit {
+            direction,
+            value,
+            level: l.level,
+            label: l.label.clone(),
+        });
+    }
+    limits.sort_by_key(|l| l.level);
+    for direction in [Direction::Above, Direction::Below] {
+        let ladder: Vec<&Limit> = limits.iter().filter(|l| l.direction == direction).collect();
+        for w in ladder.windows(2) {
+            let (lo, hi) = (w[0], w[1]);
+            let climbs = match direction {
+                Direction::Above => hi.value > lo.value,
+                Direction::Below => hi.value < lo.value,
+            };
+            if lo.level == hi.level {
+                diag.error(
+                    at.clone(),
+                    field("limits"),
+                    format!(
+                        "two `{}` limits at {}: one level per direction",
+                        lo.level, hi.value
+                    ),
+                );
+            } else if !climbs {
+                let side = if direction == Direction::Above {
+                    "above"
+                } else {
+                    "below"
+                };
+                diag.error(at.clone(), field("limits"), format!("the {} limit ({}) must lie {side} the {} one ({}): a more severe level is further from normal", hi.level, hi.value, lo.level, lo.value));
+            }
+        }
+    }
+    let deadband = a.deadband.unwrap_or(0.0);
+    if !deadband.is_finite() || deadband < 0.0 {
+        diag.error(
+            at.clone(),
+            field("deadband"),
+            "must be 0 or more, in the point's unit",
+        );
+    }
+    let mut delay = |v: Option<Interval>, f: &str| {
+        let d = v.map(|i| i.0).unwrap_or_default();
+        if d > MAX_DELAY {
+            diag.error(
+                at.clone(),
+                field(f),
+                "longer than an hour: an alarm that late is no alarm",
+            );
+        }
+        d
+    };
+    let on_delay = delay(a.on_delay, "on_delay");
+    let off_delay = delay(a.off_delay, "off_delay");
+    let rate = a.rate.as_ref().and_then(|r| {
+        if !(r.change.is_finite() && r.change > 0.0) || r.within.0.is_zero() {
+            diag.error(at.clone(), field("rate"), "write { change = 5.0, within = \"1min\", level = \"orange\" } with a change above 0");
+            return None;
+        }
+        Some(RateLimit { change: r.change, window: r.within.0, level: r.level, label: r.label.clone() })
+    });
+    let comm_loss = a.comm_loss.as_ref().map(|c| (c.after.0, c.level));
+    let linkage = a
+        .linkage
+        .iter()
+        .map(|l| Linkage {
+            level: l.level,
+            device: l.device.clone(),
+            point: l.point.clone(),
+            on: l.on.unwrap_or(1.0),
+            off: l.off.unwrap_or(0.0),
+        })
+        .collect();
+    if diag.errors.len() > before {
+        return None;
+    }
+    Some(AlarmSpec {
+        limits,
+        deadband,
+        on_delay,
+        off_delay,
+        rate,
+        comm_loss,
+        sensor_fault: a.sensor_fault,
+        out_of_range: a.out_of_range,
+        linkage,
+    })
+}

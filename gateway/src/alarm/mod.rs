@@ -1,0 +1,264 @@
+//! The alarm engine at the edge: every point with alarm settings has its own state machine
+//! (`point`); their levels roll up to hazard sources and the site (`rollup`); the state
+//! survives a restart (`snapshot`). The engine runs in the store task, so an alarm event
+//! is in the synced alarm lane before anything reports it.
+
+pub mod point;
+pub mod rollup;
+pub mod snapshot;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use firmware_config::site::{HazardSource, Rollup};
+use firmware_config::SiteConfig;
+use hazgate_wire::{
+    ActiveAlarm, AlarmEvent, Condition, Envelope, EventKind, Level, Reading, SourceLevel, State,
+};
+
+use point::{PointAlarm, Transition};
+use snapshot::Snapshot;
+
+/// An event as the engine makes it; the store task gives it its envelope (and seq).
+pub type Event = AlarmEvent;
+
+struct Tracked {
+    alarm: PointAlarm,
+    device: Arc<str>,
+    point: Arc<str>,
+    unit: Option<Arc<str>>,
+    source: Option<usize>,
+    source_id: Option<Arc<str>>,
+}
+
+pub struct AlarmEngine {
+    points: Vec<Tracked>,
+    index: HashMap<(Arc<str>, Arc<str>), usize>,
+    sources: Vec<HazardSource>,
+    source_ids: Vec<Arc<str>>,
+    source_levels: Vec<Option<Level>>,
+    site_level: Option<Level>,
+}
+
+fn kind(previous: Option<Level>, level: Option<Level>) -> Option<EventKind> {
+    match (previous, level) {
+        (None, Some(_)) => Some(EventKind::Raise),
+        (Some(_), None) => Some(EventKind::Clear),
+        (Some(a), Some(b)) if b > a => Some(EventKind::Escalate),
+        (Some(a), Some(b)) if b < a => Some(EventKind::Deescalate),
+        _ => None,
+    }
+}
+
+impl AlarmEngine {
+    /// An engine for every point of the site with alarm settings, restored from a snapshot
+    /// where one is given (after a restart mid-alarm: no spurious clear, no second raise).
+    pub fn new(site: &SiteConfig, restored: Option<Snapshot>) -> Self {
+        let mut restored = restored.unwrap_or_default();
+        let mut points = Vec::new();
+        let mut index = HashMap::new();
+        for d in &site.devices {
+            for p in d.points.iter().filter(|p| p.publish) {
+                let Some(spec) = &p.alarm else { continue };
+                let key = snapshot::key(&d.id, &p.id);
+                let alarm = match restored.points.remove(&key) {
+                    Some(state) => PointAlarm::restore(spec.clone(), state),
+                    None => PointAlarm::new(spec.clone()),
+                };
+                let device: Arc<str> = d.id.as_str().into();
+                let point: Arc<str> = p.id.as_str().into();
+                index.insert((device.clone(), point.clone()), points.len());
+                let source_id = d
+                    .hazard_source
+                    .map(|s| site.hazard_sources[s].id.as_str().into());
+                points.push(Tracked {
+                    alarm,
+                    device,
+                    point,
+                    unit: p.unit.as_deref().map(Into::into),
+                    source: d.hazard_source,
+                    source_id,
+                });
+            }
+        }
+        let sources = site.hazard_sources.clone();
+        let source_ids = sources.iter().map(|s| s.id.as_str().into()).collect();
+        let source_levels = sources
+            .iter()
+            .map(|s| restored.sources.get(&s.id).copied().flatten())
+            .collect();
+        AlarmEngine {
+            points,
+            index,
+            sources,
+            source_ids,
+            source_levels,
+            site_level: restored.site,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Feeds readings to their points' state machines; returns the events they cause,
+    /// point events first, then the roll-ups they change.
+    pub fn evaluate(&mut self, readings: &[Reading]) -> Vec<Event> {
+        let mut events: Vec<Event> = Vec::new();
+        for r in readings {
+            let Some(&i) = self.index.get(&(r.device.clone(), r.point.clone())) else {
+                continue;
+            };
+            let t = &mut self.points[i];
+            let value = r.value.as_ref().and_then(|v| v.as_f64());
+            let transitions = t.alarm.evaluate(r.ts, value, &r.quality);
+            for tr in transitions {
+                events.push(point_event(t, tr, r.unit.clone().or(t.unit.clone())));
+            }
+        }
+        if !events.is_empty() {
+            let ts = readings.iter().map(|r| r.ts).max().unwrap_or(0);
+            self.roll_up(ts, &mut events);
+        }
+        events
+    }
+
+    fn roll_up(&mut self, ts: i64, events: &mut Vec<Event>) {
+        for s in 0..self.sources.len() {
+            let rule = self.sources[s].rollup;
+            let level = rollup::roll_up(
+                rule,
+                self.points
+                    .iter()
+                    .filter(|p| p.source == Some(s))
+                    .map(|p| p.alarm.level()),
+            );
+            if let Some(k) = kind(self.source_levels[s], level) {
+                let (previous, id) = (self.source_levels[s], self.source_ids[s].clone());
+                events.push(rollup_event(k, Some(id), previous, level, ts));
+            }
+            self.source_levels[s] = level;
+        }
+        let loose = self
+            .points
+            .iter()
+            .filter(|p| p.source.is_none())
+            .map(|p| p.alarm.level());
+        let site = rollup::roll_up(
+            Rollup::Highest,
+            self.source_levels.iter().copied().chain(loose),
+        );
+        if let Some(k) = kind(self.site_level, site) {
+            events.push(rollup_event(k, None, self.site_level, site, ts));
+        }
+        self.site_level = site;
+    }
+
+    /// The retained state: the site's level, each source's, every active alarm.
+    pub fn state(&self, envelope: Envelope, ts: i64) -> State {
+        let hazard_sources = self
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SourceLevel {
+                id: self.source_ids[i].clone(),
+                name: s.name.clone(),
+                grade: s.grade,
+                level: self.source_levels[i],
+            })
+            .collect();
+        let mut alarms = Vec::new();
+        for p in &self.points {
+            for a in p.alarm.active() {
+                alarms.push(ActiveAlarm {
+                    device: p.device.clone(),
+                    point: p.point.clone(),
+                    hazard_source: p.source_id.clone(),
+                    condition: a.condition,
+                    level: a.level,
+                    since: a.since,
+                    value: a.value,
+                    limit: a.limit,
+                    unit: p.unit.clone(),
+                    label: a.label.clone(),
+                });
+            }
+        }
+        State {
+            envelope,
+            ts,
+            level: self.site_level,
+            hazard_sources,
+            alarms,
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            points: self
+                .points
+                .iter()
+                .map(|p| (snapshot::key(&p.device, &p.point), p.alarm.snapshot()))
+                .collect(),
+            sources: self
+                .sources
+                .iter()
+                .zip(&self.source_levels)
+                .map(|(s, l)| (s.id.clone(), *l))
+                .collect(),
+            site: self.site_level,
+        }
+    }
+}
+
+/// Placeholder envelope; the store task replaces it when it assigns the seq.
+fn unsent() -> Envelope {
+    Envelope {
+        v: hazgate_wire::VERSION,
+        site: Arc::from(""),
+        gateway: Arc::from(""),
+        seq: 0,
+    }
+}
+
+fn point_event(t: &Tracked, tr: Transition, unit: Option<Arc<str>>) -> Event {
+    AlarmEvent {
+        envelope: unsent(),
+        event: tr.kind,
+        condition: tr.condition,
+        device: Some(t.device.clone()),
+        point: Some(t.point.clone()),
+        hazard_source: t.source_id.clone(),
+        level: tr.level,
+        previous: tr.previous,
+        value: tr.value,
+        limit: tr.limit,
+        unit,
+        label: tr.label,
+        ts: tr.ts,
+    }
+}
+
+fn rollup_event(
+    kind: EventKind,
+    source: Option<Arc<str>>,
+    previous: Option<Level>,
+    level: Option<Level>,
+    ts: i64,
+) -> Event {
+    AlarmEvent {
+        envelope: unsent(),
+        event: kind,
+        condition: Condition::Rollup,
+        device: None,
+        point: None,
+        hazard_source: source,
+        level,
+        previous,
+        value: None,
+        limit: None,
+        unit: None,
+        label: None,
+        ts,
+    }
+}

@@ -1,0 +1,375 @@
+//! The alarm engine end to end, through hazsim and mosquitto: a leak ramp raises level 1
+//! then level 2 after the on-delay and clears after the off-delay; silence raises comm
+//! loss; an NE43 fault current raises a sensor fault; the tailings counting rule; a
+//! restart mid-alarm keeps the state; an alarm raised during a broker outage arrives
+//! before the telemetry backlog. Every message validates against docs/schema.
+
+use std::time::Duration;
+
+use hazgate_e2e::daemon::Gateway;
+use hazgate_e2e::mqtt::{Broker, Received, Subscriber};
+use hazgate_e2e::schema::Schemas;
+use hazgate_e2e::{free_port, Sim, Workdir};
+use serde_json::{json, Value};
+
+fn site(broker: &str) -> String {
+    format!(
+        r#"
+[site]
+id = "T-ALM"
+gateway = "gw-alm"
+[uplink]
+broker = "{broker}"
+[store]
+dir = "store"
+sync_interval = "200ms"
+
+[[hazard_source]]
+id = "HS-01"
+name = "LPG spheres"
+grade = 2
+
+[[hazard_source]]
+id = "TD-01"
+name = "Tailings dam"
+grade = 3
+rollup = "gb39496"
+
+[[bus]]
+id = "tcp-1"
+tcp = {{ host = "127.0.0.1", port = {tcp} }}
+timeout = "150ms"
+
+[[device]]
+id = "GD-101"
+bus = "tcp-1"
+unit = 1
+profile = "gas-detector-4ch"
+hazard_source = "HS-01"
+poll = "200ms"
+[device.points.CH1.alarm]
+limits = [
+  {{ above = 25.0, level = "yellow", label = "一级报警" }},
+  {{ above = 50.0, level = "red", label = "二级报警" }},
+]
+deadband = 1.0
+on_delay = "1s"
+off_delay = "2s"
+sensor_fault = "yellow"
+comm_loss = {{ after = "2s", level = "orange" }}
+
+[[device]]
+id = "GT-301"
+bus = "tcp-1"
+unit = 2
+profile = "gas-transmitter-4-20ma"
+hazard_source = "HS-01"
+poll = "200ms"
+{piezometers}
+"#,
+        tcp = free_port(),
+        piezometers = (1..=3)
+            .map(|i| format!(
+                "[[device]]\nid = \"PZ-{i}\"\nbus = \"tcp-1\"\nunit = {}\nprofile = \"piezometer\"\nhazard_source = \"TD-01\"\npoll = \"200ms\"\n[device.points.BURIED_DEPTH.alarm]\nlimits = [{{ below = 5.0, level = \"yellow\" }}, {{ below = 2.0, level = \"red\" }}]\ndeadband = 0.1\n",
+                10 + i
+            ))
+            .collect::<String>()
+    )
+}
+
+struct Rig {
+    w: Workdir,
+    broker: Broker,
+    sim: Sim,
+    sub: Subscriber,
+    site: std::path::PathBuf,
+    schemas: Schemas,
+}
+
+fn rig() -> Rig {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path().join("mq")).unwrap();
+    let broker = Broker::start(&w.path().join("mq")).unwrap();
+    let site = w.write("site.toml", &site(&broker.url()));
+    let sim = Sim::start(&site, &[]).unwrap();
+    let sub = Subscriber::start(broker.port, "hazard/#").unwrap();
+    Rig {
+        w,
+        broker,
+        sim,
+        sub,
+        site,
+        schemas: Schemas::load().unwrap(),
+    }
+}
+
+/// Alarm events in arrival order, validated against the schema.
+fn alarms(messages: &[Received], schemas: &Schemas) -> Vec<Value> {
+    messages
+        .iter()
+        .filter(|m| m.topic.ends_with("/alarm"))
+        .map(|m| {
+            let j = m.json();
+            schemas.validate(&j).unwrap();
+            j
+        })
+        .collect()
+}
+
+fn point_events<'a>(
+    events: &'a [Value],
+    device: &str,
+    point: &str,
+    condition: &str,
+) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["device"] == device && e["point"] == point && e["condition"] == condition)
+        .collect()
+}
+
+fn has(events: &[Value], device: &str, point: &str, condition: &str, event: &str) -> bool {
+    point_events(events, device, point, condition)
+        .iter()
+        .any(|e| e["event"] == event)
+}
+
+#[test]
+fn leak_ramp_raises_both_levels_then_clears_with_delays() {
+    let r = rig();
+    let mut gw = Gateway::start(&r.site, &r.w.path().join("gw.log")).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    r.sim
+        .ctl(json!({"device": "GD-101", "point": "CH1", "ramp": {"to": 60.0, "over": "12s"}}))
+        .unwrap();
+    r.sub
+        .wait_for(Duration::from_secs(30), "red", |m| {
+            has(&alarms(m, &r.schemas), "GD-101", "CH1", "limit", "escalate")
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    r.sim
+        .ctl(json!({"device": "GD-101", "point": "CH1", "ramp": {"to": 0.0, "over": "12s"}}))
+        .unwrap();
+    let m = r
+        .sub
+        .wait_for(Duration::from_secs(40), "clear", |m| {
+            has(&alarms(m, &r.schemas), "GD-101", "CH1", "limit", "clear")
+        })
+        .unwrap();
+    let events = alarms(&m, &r.schemas);
+    let ch1 = point_events(&events, "GD-101", "CH1", "limit");
+    let kinds: Vec<&str> = ch1.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["raise", "escalate", "deescalate", "clear"],
+        "{ch1:#?}"
+    );
+    assert_eq!(ch1[0]["level"], "yellow");
+    assert_eq!(ch1[0]["label"], "一级报警");
+    assert_eq!(ch1[1]["level"], "red");
+    assert_eq!(ch1[1]["previous"], "yellow");
+    assert_eq!(ch1[3]["level"], Value::Null);
+    // The on-delay: raised only once the value had stayed above 25 for a second, so the
+    // value at raise is well above the limit on a 12 s ramp (about 4.2 %LEL per second).
+    assert!(ch1[0]["value"].as_f64().unwrap() >= 27.0, "{}", ch1[0]);
+    assert!(ch1[1]["value"].as_f64().unwrap() >= 52.0, "{}", ch1[1]);
+    // The hazard source and the site follow.
+    assert!(events.iter().any(|e| e["condition"] == "rollup"
+        && e["hazard_source"] == "HS-01"
+        && e["level"] == "red"));
+    assert!(events.iter().any(|e| e["condition"] == "rollup"
+        && e["hazard_source"].is_null()
+        && e["level"] == "red"));
+    // The retained state says the situation now: cleared.
+    let states: Vec<Value> = m
+        .iter()
+        .filter(|m| m.topic.ends_with("/state"))
+        .map(|m| m.json())
+        .collect();
+    states.iter().for_each(|s| r.schemas.validate(s).unwrap());
+    assert!(states.iter().any(|s| s["level"] == "red"
+        && s["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["point"] == "CH1")));
+    assert!(gw.stop(Duration::from_secs(10)));
+}
+
+#[test]
+fn noise_within_the_deadband_gives_one_raise_and_one_clear() {
+    let r = rig();
+    let mut gw = Gateway::start(&r.site, &r.w.path().join("gw.log")).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    // Around the 25 %LEL limit, within the 1 %LEL deadband.
+    for v in [25.5, 24.6, 25.8, 24.3, 25.2, 24.5, 25.9] {
+        r.sim
+            .ctl(json!({"device": "GD-101", "point": "CH1", "set": v}))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    r.sim
+        .ctl(json!({"device": "GD-101", "point": "CH1", "set": 10.0}))
+        .unwrap();
+    let m = r
+        .sub
+        .wait_for(Duration::from_secs(20), "clear", |m| {
+            has(&alarms(m, &r.schemas), "GD-101", "CH1", "limit", "clear")
+        })
+        .unwrap();
+    let events = alarms(&m, &r.schemas);
+    let kinds: Vec<&str> = point_events(&events, "GD-101", "CH1", "limit")
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["raise", "clear"]);
+    assert!(gw.stop(Duration::from_secs(10)));
+}
+
+#[test]
+fn silence_and_sensor_faults_are_alarms() {
+    let r = rig();
+    let mut gw = Gateway::start(&r.site, &r.w.path().join("gw.log")).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    r.sim
+        .ctl(json!({"device": "GD-101", "fault": {"kind": "silent"}}))
+        .unwrap();
+    r.sim
+        .ctl(json!({"device": "GT-301", "point": "GAS", "fault": {"kind": "sensor_fault"}}))
+        .unwrap();
+    let m = r
+        .sub
+        .wait_for(Duration::from_secs(20), "comm loss and sensor fault", |m| {
+            let e = alarms(m, &r.schemas);
+            has(&e, "GD-101", "CH1", "comm_loss", "raise")
+                && has(&e, "GT-301", "GAS", "sensor_fault", "raise")
+        })
+        .unwrap();
+    let events = alarms(&m, &r.schemas);
+    assert_eq!(
+        point_events(&events, "GD-101", "CH1", "comm_loss")[0]["level"],
+        "orange"
+    );
+    r.sim
+        .ctl(json!({"device": "GD-101", "clear_fault": true}))
+        .unwrap();
+    r.sub
+        .wait_for(Duration::from_secs(20), "comm loss cleared", |m| {
+            has(
+                &alarms(m, &r.schemas),
+                "GD-101",
+                "CH1",
+                "comm_loss",
+                "clear",
+            )
+        })
+        .unwrap();
+    assert!(gw.stop(Duration::from_secs(10)));
+}
+
+#[test]
+fn three_yellow_points_make_a_tailings_item_orange() {
+    let r = rig();
+    let mut gw = Gateway::start(&r.site, &r.w.path().join("gw.log")).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    for i in 1..=3 {
+        r.sim
+            .ctl(json!({"device": format!("PZ-{i}"), "point": "BURIED_DEPTH", "set": 4.0}))
+            .unwrap();
+    }
+    let m = r
+        .sub
+        .wait_for(Duration::from_secs(20), "TD-01 orange", |m| {
+            alarms(m, &r.schemas).iter().any(|e| {
+                e["condition"] == "rollup"
+                    && e["hazard_source"] == "TD-01"
+                    && e["level"] == "orange"
+            })
+        })
+        .unwrap();
+    let events = alarms(&m, &r.schemas);
+    for i in 1..=3 {
+        assert_eq!(
+            point_events(&events, &format!("PZ-{i}"), "BURIED_DEPTH", "limit")[0]["level"],
+            "yellow"
+        );
+    }
+    assert!(gw.stop(Duration::from_secs(10)));
+}
+
+#[test]
+fn restart_mid_alarm_keeps_the_state() {
+    let r = rig();
+    let log = r.w.path().join("gw.log");
+    let mut gw = Gateway::start(&r.site, &log).unwrap();
+    r.sim
+        .ctl(json!({"device": "GD-101", "point": "CH1", "set": 55.0}))
+        .unwrap();
+    r.sub
+        .wait_for(Duration::from_secs(20), "red", |m| {
+            has(&alarms(m, &r.schemas), "GD-101", "CH1", "limit", "raise")
+        })
+        .unwrap();
+    assert!(gw.stop(Duration::from_secs(10)));
+    gw.restart().unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let events = alarms(&r.sub.snapshot(), &r.schemas);
+    let kinds: Vec<&str> = point_events(&events, "GD-101", "CH1", "limit")
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["raise"],
+        "after a restart mid-alarm: no second raise, no spurious clear"
+    );
+    r.sim
+        .ctl(json!({"device": "GD-101", "point": "CH1", "set": 5.0}))
+        .unwrap();
+    r.sub
+        .wait_for(Duration::from_secs(20), "clear", |m| {
+            has(&alarms(m, &r.schemas), "GD-101", "CH1", "limit", "clear")
+        })
+        .unwrap();
+    assert!(gw.stop(Duration::from_secs(10)));
+}
+
+#[test]
+fn alarm_raised_during_an_outage_arrives_before_the_backlog() {
+    let mut r = rig();
+    let mut gw = Gateway::start(&r.site, &r.w.path().join("gw.log")).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    r.broker.stop();
+    let outage_from = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    std::thread::sleep(Duration::from_secs(3));
+    r.sim
+        .ctl(json!({"device": "GD-101", "point": "CH1", "set": 55.0}))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    r.broker.restart().unwrap();
+    let m = r
+        .sub
+        .wait_for(Duration::from_secs(60), "the alarm", |m| {
+            has(&alarms(m, &r.schemas), "GD-101", "CH1", "limit", "raise")
+        })
+        .unwrap();
+    // Backlog: telemetry acquired during the outage. Messages of before it may still trickle in.
+    let backlog = |m: &Received| {
+        m.topic.ends_with("/telemetry")
+            && m.json()["readings"].as_array().is_some_and(|r| {
+                r.iter()
+                    .all(|r| r["ts"].as_i64().unwrap_or(0) >= outage_from)
+            })
+    };
+    let first_alarm = m.iter().position(|m| m.topic.ends_with("/alarm")).unwrap();
+    let first_backlog = m.iter().position(backlog);
+    assert!(
+        first_backlog.is_none_or(|t| first_alarm < t),
+        "the alarm came after the backlog: alarm at {first_alarm}, backlog from {first_backlog:?}"
+    );
+    assert!(gw.stop(Duration::from_secs(10)));
+}

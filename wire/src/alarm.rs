@@ -1,0 +1,121 @@
+//! Alarm events and the retained state of a site: levels named by colour.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+use crate::messages::Envelope;
+
+/// Warning levels, low to high (GB 39496 §5.5.4; the four colours of emergency plans).
+/// Named by colour on the wire, because level numbers run opposite ways in different
+/// standards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Blue,
+    Yellow,
+    Orange,
+    Red,
+}
+
+impl Level {
+    pub const ALL: [Level; 4] = [Level::Blue, Level::Yellow, Level::Orange, Level::Red];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Blue => "blue",
+            Level::Yellow => "yellow",
+            Level::Orange => "orange",
+            Level::Red => "red",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What makes a point alarm, or that the alarm is a roll-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    Limit,
+    Rate,
+    CommLoss,
+    SensorFault,
+    OutOfRange,
+    /// A linkage output could not be written.
+    LinkageFailed,
+    /// A hazard source's or the site's level, rolled up from its points.
+    Rollup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Raise,
+    Escalate,
+    Deescalate,
+    Clear,
+}
+
+/// One change of one alarm, on `{p}/{site}/{gateway}/alarm`. For a point, `device` and
+/// `point` are set; for a hazard source's roll-up only `hazard_source`; for the site's,
+/// neither.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmEvent {
+    #[serde(flatten)]
+    pub envelope: Envelope,
+    pub event: EventKind,
+    pub condition: Condition,
+    pub device: Option<Arc<str>>,
+    pub point: Option<Arc<str>>,
+    pub hazard_source: Option<Arc<str>>,
+    /// The new level; `null` after a clear.
+    pub level: Option<Level>,
+    pub previous: Option<Level>,
+    pub value: Option<f64>,
+    pub limit: Option<f64>,
+    pub unit: Option<Arc<str>>,
+    pub label: Option<String>,
+    /// When the condition was seen (acquisition time of the reading, ms UTC).
+    pub ts: i64,
+}
+
+/// One active alarm in the state message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveAlarm {
+    pub device: Arc<str>,
+    pub point: Arc<str>,
+    pub hazard_source: Option<Arc<str>>,
+    pub condition: Condition,
+    pub level: Level,
+    /// Since when (ms UTC).
+    pub since: i64,
+    pub value: Option<f64>,
+    pub limit: Option<f64>,
+    pub unit: Option<Arc<str>>,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceLevel {
+    pub id: Arc<str>,
+    pub name: String,
+    pub grade: u8,
+    pub level: Option<Level>,
+}
+
+/// Retained on `{p}/{site}/{gateway}/state`: the site's level, each hazard source's, and
+/// every active alarm, so a regulator who connects later sees the situation at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    #[serde(flatten)]
+    pub envelope: Envelope,
+    pub ts: i64,
+    pub level: Option<Level>,
+    pub hazard_sources: Vec<SourceLevel>,
+    pub alarms: Vec<ActiveAlarm>,
+}
