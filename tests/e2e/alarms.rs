@@ -57,6 +57,14 @@ on_delay = "1s"
 off_delay = "2s"
 sensor_fault = "yellow"
 comm_loss = {{ after = "2s", level = "orange" }}
+linkage = [{{ level = "red", device = "RO-01", point = "DO3" }}]
+
+[[device]]
+id = "RO-01"
+bus = "tcp-1"
+unit = 3
+profile = "relay-output-module"
+poll = "500ms"
 
 [[device]]
 id = "GT-301"
@@ -371,5 +379,104 @@ fn alarm_raised_during_an_outage_arrives_before_the_backlog() {
         first_backlog.is_none_or(|t| first_alarm < t),
         "the alarm came after the backlog: alarm at {first_alarm}, backlog from {first_backlog:?}"
     );
+    assert!(gw.stop(Duration::from_secs(10)));
+}
+
+fn coil(sim: &Sim, device: &str, point: &str) -> f64 {
+    let reply = sim
+        .ctl(json!({"device": device, "point": point, "read": true}))
+        .unwrap();
+    match &reply["value"] {
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        v => v.as_f64().unwrap_or(f64::NAN),
+    }
+}
+
+fn wait_coil(sim: &Sim, want: f64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while coil(sim, "RO-01", "DO3") != want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RO-01.DO3 never became {want}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn red_sets_the_linkage_coil_and_clear_releases_it() {
+    let r = rig();
+    let mut gw = Gateway::start(&r.site, &r.w.path().join("gw.log")).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(coil(&r.sim, "RO-01", "DO3"), 0.0);
+    // Yellow alone does not close the valve.
+    r.sim
+        .ctl(json!({"device": "GD-101", "point": "CH1", "set": 30.0}))
+        .unwrap();
+    r.sub
+        .wait_for(Duration::from_secs(15), "yellow", |m| {
+            has(&alarms(m, &r.schemas), "GD-101", "CH1", "limit", "raise")
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(coil(&r.sim, "RO-01", "DO3"), 0.0);
+    r.sim
+        .ctl(json!({"device": "GD-101", "point": "CH1", "set": 55.0}))
+        .unwrap();
+    wait_coil(&r.sim, 1.0);
+    r.sim
+        .ctl(json!({"device": "GD-101", "point": "CH1", "set": 5.0}))
+        .unwrap();
+    r.sub
+        .wait_for(Duration::from_secs(15), "clear", |m| {
+            has(&alarms(m, &r.schemas), "GD-101", "CH1", "limit", "clear")
+        })
+        .unwrap();
+    wait_coil(&r.sim, 0.0);
+    assert!(gw.stop(Duration::from_secs(10)));
+}
+
+#[test]
+fn an_output_that_cannot_be_written_is_an_alarm_until_it_is() {
+    let r = rig();
+    let mut gw = Gateway::start(&r.site, &r.w.path().join("gw.log")).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    r.sim
+        .ctl(json!({"device": "RO-01", "fault": {"kind": "silent"}}))
+        .unwrap();
+    r.sim
+        .ctl(json!({"device": "GD-101", "point": "CH1", "set": 55.0}))
+        .unwrap();
+    let m = r
+        .sub
+        .wait_for(Duration::from_secs(20), "linkage failure", |m| {
+            has(
+                &alarms(m, &r.schemas),
+                "GD-101",
+                "CH1",
+                "linkage_failed",
+                "raise",
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        point_events(&alarms(&m, &r.schemas), "GD-101", "CH1", "linkage_failed")[0]["level"],
+        "red"
+    );
+    r.sim
+        .ctl(json!({"device": "RO-01", "clear_fault": true}))
+        .unwrap();
+    wait_coil(&r.sim, 1.0);
+    r.sub
+        .wait_for(Duration::from_secs(20), "linkage recovered", |m| {
+            has(
+                &alarms(m, &r.schemas),
+                "GD-101",
+                "CH1",
+                "linkage_failed",
+                "clear",
+            )
+        })
+        .unwrap();
     assert!(gw.stop(Duration::from_secs(10)));
 }

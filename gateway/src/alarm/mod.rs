@@ -3,6 +3,7 @@
 //! survives a restart (`snapshot`). The engine runs in the store task, so an alarm event
 //! is in the synced alarm lane before anything reports it.
 
+pub mod linkage;
 pub mod point;
 pub mod rollup;
 pub mod snapshot;
@@ -19,6 +20,14 @@ use hazgate_wire::{
 use point::{PointAlarm, Transition};
 use snapshot::Snapshot;
 
+/// The level a point's process conditions are at; linkage outputs follow it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessLevel {
+    pub device: Arc<str>,
+    pub point: Arc<str>,
+    pub level: Option<Level>,
+}
+
 /// An event as the engine makes it; the store task gives it its envelope (and seq).
 pub type Event = AlarmEvent;
 
@@ -33,6 +42,8 @@ struct Tracked {
 
 pub struct AlarmEngine {
     points: Vec<Tracked>,
+    /// Points whose process level (limits and rate) changed since the last `take_changes`.
+    changed: Vec<usize>,
     index: HashMap<(Arc<str>, Arc<str>), usize>,
     sources: Vec<HazardSource>,
     source_ids: Vec<Arc<str>>,
@@ -89,6 +100,7 @@ impl AlarmEngine {
             .collect();
         AlarmEngine {
             points,
+            changed: Vec::new(),
             index,
             sources,
             source_ids,
@@ -112,6 +124,12 @@ impl AlarmEngine {
             let t = &mut self.points[i];
             let value = r.value.as_ref().and_then(|v| v.as_f64());
             let transitions = t.alarm.evaluate(r.ts, value, &r.quality);
+            if transitions
+                .iter()
+                .any(|tr| matches!(tr.condition, Condition::Limit | Condition::Rate))
+            {
+                self.changed.push(i);
+            }
             for tr in transitions {
                 events.push(point_event(t, tr, r.unit.clone().or(t.unit.clone())));
             }
@@ -152,6 +170,34 @@ impl AlarmEngine {
             events.push(rollup_event(k, None, self.site_level, site, ts));
         }
         self.site_level = site;
+    }
+
+    /// Process levels (limits and rate: what linkage outputs follow) of the points that
+    /// changed since the last call, as (device, point, level).
+    pub fn take_changes(&mut self) -> Vec<ProcessLevel> {
+        let mut changed = std::mem::take(&mut self.changed);
+        changed.dedup();
+        changed.into_iter().map(|i| self.process_level(i)).collect()
+    }
+
+    /// Every point's process level, to set linkage outputs right at start.
+    pub fn process_levels(&self) -> Vec<ProcessLevel> {
+        (0..self.points.len())
+            .map(|i| self.process_level(i))
+            .collect()
+    }
+
+    fn process_level(&self, i: usize) -> ProcessLevel {
+        let p = &self.points[i];
+        let level = p
+            .alarm
+            .condition(Condition::Limit)
+            .max(p.alarm.condition(Condition::Rate));
+        ProcessLevel {
+            device: p.device.clone(),
+            point: p.point.clone(),
+            level,
+        }
     }
 
     /// The retained state: the site's level, each source's, every active alarm.

@@ -133,28 +133,35 @@ impl Daemon {
             status_seq,
             metrics_server,
         };
-        daemon.start_pollers();
+        daemon.start_pollers().await;
         daemon.start_uplink();
         info!(site = %daemon.site.site.id, gateway = %daemon.site.site.gateway, devices = daemon.site.devices.len(), "hazgate running");
         Ok(daemon)
     }
 
-    fn start_pollers(&mut self) {
+    async fn start_pollers(&mut self) {
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
+        let mut writers = crate::alarm::linkage::BusWriters::new();
         for (b, bus) in self.site.buses.iter().enumerate() {
             let devices: Vec<_> = self.site.devices_on(b).cloned().collect();
             if devices.is_empty() {
                 continue;
             }
+            let (write_tx, write_rx) = mpsc::channel(64);
+            writers.insert(b, write_tx);
             tasks.push(tokio::spawn(run_bus(
                 bus.clone(),
                 devices,
                 self.readings.clone(),
                 self.metrics.clone(),
                 stop_rx.clone(),
+                write_rx,
             )));
         }
+        // Linkage outputs write through the bus tasks just started.
+        let linkage = crate::alarm::linkage::spawn(&self.site, writers, self.store.clone());
+        self.store.set_linkage(linkage).await;
         self.pollers = Some(Running { stop, tasks });
     }
 
@@ -207,7 +214,7 @@ impl Daemon {
         self.status.config_hash = site.hash.clone();
         self.store.reconfigure(site.clone()).await;
         self.site = site;
-        self.start_pollers();
+        self.start_pollers().await;
         if uplink_changed {
             if let Some(u) = self.uplink.take() {
                 u.stop().await;

@@ -41,12 +41,14 @@ pub fn backoff(poll: Duration, failures: u32) -> Duration {
 }
 
 /// Polls the devices of one bus until `stop` turns true, sending each cycle's readings.
+/// Writes (linkage outputs) arrive on `writes` and go out between polls, first in line.
 pub async fn run_bus(
     bus: Bus,
     devices: Vec<Device>,
     out: mpsc::Sender<Vec<Reading>>,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
+    mut writes: mpsc::Receiver<crate::alarm::linkage::WriteRequest>,
 ) {
     let mut link = BusLink::new(bus.link.clone());
     let start = Instant::now();
@@ -74,8 +76,14 @@ pub async fn run_bus(
             .min_by_key(|&i| devices[i].next_due)
             .expect("not empty");
         tokio::select! {
-            _ = sleep_until(devices[i].next_due) => {}
+            biased;
             _ = stop.changed() => return,
+            Some(w) = writes.recv() => {
+                let result = link.call(w.unit, &w.request, bus.timeout).await.map(|_| ());
+                let _ = w.reply.send(result);
+                continue;
+            }
+            _ = sleep_until(devices[i].next_due) => {}
         }
         if *stop.borrow() {
             return;

@@ -68,6 +68,10 @@ pub enum Command {
     Reconfigure {
         site: Box<firmware_config::SiteConfig>,
     },
+    /// An alarm from outside the engine (a linkage output that cannot be written).
+    ExternalAlarm(Box<hazgate_wire::AlarmEvent>),
+    /// Where level changes go for linkage outputs; it is told every level at once.
+    SetLinkage(mpsc::Sender<Vec<crate::alarm::ProcessLevel>>),
 }
 
 /// The store task's address, for the uplink.
@@ -117,6 +121,14 @@ impl StoreHandle {
         rx.await.ok().flatten()
     }
 
+    pub async fn external_alarm(&self, event: hazgate_wire::AlarmEvent) {
+        let _ = self.tx.send(Command::ExternalAlarm(Box::new(event))).await;
+    }
+
+    pub async fn set_linkage(&self, linkage: mpsc::Sender<Vec<crate::alarm::ProcessLevel>>) {
+        let _ = self.tx.send(Command::SetLinkage(linkage)).await;
+    }
+
     pub async fn reconfigure(&self, site: firmware_config::SiteConfig) {
         let _ = self
             .tx
@@ -139,6 +151,7 @@ impl StoreHandle {
 pub struct StoreTask {
     store: Store,
     alarms: AlarmEngine,
+    linkage: Option<mpsc::Sender<Vec<crate::alarm::ProcessLevel>>>,
     /// Where the alarm snapshot lives (the store's folder).
     dir: std::path::PathBuf,
     origin: Origin,
@@ -170,6 +183,7 @@ pub fn spawn(
     let task = StoreTask {
         store,
         alarms,
+        linkage: None,
         dir,
         origin,
         next_seq,
@@ -213,6 +227,9 @@ impl StoreTask {
                     }
                     None => {
                         self.flush();
+                        // Polling has stopped: end the linkage task, which holds a handle
+                        // to this one and would otherwise keep it alive.
+                        self.linkage = None;
                         // Keep answering the uplink until it is done with its last messages.
                         while let Some(cmd) = commands.recv().await {
                             self.handle(cmd);
@@ -243,18 +260,14 @@ impl StoreTask {
         if events.is_empty() {
             return;
         }
-        for mut event in events {
-            let seq = self.seq(TopicKind::Alarm);
-            event.envelope = self.origin.envelope(seq);
-            let what = match (&event.device, &event.point, &event.hazard_source) {
-                (Some(d), Some(p), _) => format!("{d}.{p}"),
-                (_, _, Some(h)) => format!("hazard source {h}"),
-                _ => "site".to_string(),
-            };
-            info!(event = ?event.event, condition = ?event.condition, level = ?event.level, previous = ?event.previous, value = ?event.value, limit = ?event.limit, "ALARM {what}");
-            let ts = event.ts;
-            let payload = Message::Alarm(event).to_json();
-            self.append_alarm_lane(TopicKind::Alarm, seq, ts, &payload);
+        let changes = self.alarms.take_changes();
+        if let (Some(linkage), false) = (&self.linkage, changes.is_empty()) {
+            if linkage.try_send(changes).is_err() {
+                error!("linkage outputs are not keeping up; level changes dropped");
+            }
+        }
+        for event in events {
+            self.record_alarm(event);
         }
         if let Some((seq, ts, payload)) = self.state_message() {
             self.append_alarm_lane(TopicKind::State, seq, ts, &payload);
@@ -265,6 +278,21 @@ impl StoreTask {
             error!("alarm state could not be saved: {e}");
         }
         self.ready.notify_one();
+    }
+
+    /// Gives an alarm event its seq, logs it, and writes it to the synced alarm lane.
+    fn record_alarm(&mut self, mut event: hazgate_wire::AlarmEvent) {
+        let seq = self.seq(TopicKind::Alarm);
+        event.envelope = self.origin.envelope(seq);
+        let what = match (&event.device, &event.point, &event.hazard_source) {
+            (Some(d), Some(p), _) => format!("{d}.{p}"),
+            (_, _, Some(h)) => format!("hazard source {h}"),
+            _ => "site".to_string(),
+        };
+        info!(event = ?event.event, condition = ?event.condition, level = ?event.level, previous = ?event.previous, value = ?event.value, limit = ?event.limit, "ALARM {what}");
+        let ts = event.ts;
+        let payload = Message::Alarm(event).to_json();
+        self.append_alarm_lane(TopicKind::Alarm, seq, ts, &payload);
     }
 
     fn state_message(&mut self) -> Option<(u64, i64, Vec<u8>)> {
@@ -406,6 +434,14 @@ impl StoreTask {
             }
             Command::CurrentState { reply } => {
                 let _ = reply.send(self.state_message().map(|(_, _, payload)| payload));
+            }
+            Command::ExternalAlarm(event) => {
+                self.record_alarm(*event);
+                self.ready.notify_one();
+            }
+            Command::SetLinkage(linkage) => {
+                let _ = linkage.try_send(self.alarms.process_levels());
+                self.linkage = Some(linkage);
             }
             Command::Reconfigure { site } => {
                 self.alarms = AlarmEngine::new(&site, Some(self.alarms.snapshot()));
