@@ -1,6 +1,7 @@
 //! `hazgate-bench`: runs the benchmarks, prints a table, writes BENCHMARKS.md.
 
 mod alarm;
+mod alarm_latency;
 mod poll_throughput;
 mod report;
 mod store;
@@ -71,6 +72,7 @@ fn main() -> Result<()> {
     }
     if all || matches!(which, Bench::Alarm) {
         sections.push(("alarm", alarm::run()?));
+        sections.push(("alarm-latency", alarm_latency::run()?));
     }
     for (key, table) in &sections {
         table.print();

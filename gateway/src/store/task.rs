@@ -151,9 +151,10 @@ impl StoreHandle {
 pub struct StoreTask {
     store: Store,
     alarms: AlarmEngine,
+    /// The latest alarm snapshot, for the snapshot writer (taken at shutdown).
+    snapshots: Option<tokio::sync::watch::Sender<Option<Arc<snapshot::Snapshot>>>>,
+    snapshot_writer: Option<tokio::task::JoinHandle<()>>,
     linkage: Option<mpsc::Sender<Vec<crate::alarm::ProcessLevel>>>,
-    /// Where the alarm snapshot lives (the store's folder).
-    dir: std::path::PathBuf,
     origin: Origin,
     next_seq: BTreeMap<u8, u64>,
     pending: Vec<Reading>,
@@ -180,11 +181,13 @@ pub fn spawn(
         .into_iter()
         .map(|(t, s)| (t, s + 1))
         .collect();
+    let (snapshots, snapshot_writer) = spawn_snapshot_writer(dir.clone(), metrics.clone());
     let task = StoreTask {
         store,
         alarms,
+        snapshots: Some(snapshots),
+        snapshot_writer: Some(snapshot_writer),
         linkage: None,
-        dir,
         origin,
         next_seq,
         pending: Vec::new(),
@@ -193,6 +196,34 @@ pub fn spawn(
     };
     let join = tokio::spawn(task.run(readings, commands, sync_interval));
     (StoreHandle { tx, ready }, join)
+}
+
+/// Writes alarm snapshots as they come, newest first: while one is being written, newer
+/// ones replace each other and only the last is written next.
+type SnapshotWriter = (
+    tokio::sync::watch::Sender<Option<Arc<snapshot::Snapshot>>>,
+    tokio::task::JoinHandle<()>,
+);
+
+fn spawn_snapshot_writer(dir: std::path::PathBuf, metrics: Arc<Metrics>) -> SnapshotWriter {
+    let (tx, mut rx) = tokio::sync::watch::channel::<Option<Arc<snapshot::Snapshot>>>(None);
+    let writer = tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let Some(snap) = rx.borrow_and_update().clone() else {
+                continue;
+            };
+            let dir = dir.clone();
+            match tokio::task::spawn_blocking(move || snapshot::save(&dir, &snap)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                    error!("alarm state could not be saved: {e}");
+                }
+                Err(e) => error!("alarm state writer failed: {e}"),
+            }
+        }
+    });
+    (tx, writer)
 }
 
 /// Runs blocking file work without stalling the runtime's other tasks.
@@ -234,6 +265,11 @@ impl StoreTask {
                         while let Some(cmd) = commands.recv().await {
                             self.handle(cmd);
                         }
+                        // The writer finishes the newest snapshot, then ends.
+                        self.snapshots = None;
+                        if let Some(w) = self.snapshot_writer.take() {
+                            let _ = w.await;
+                        }
                         return;
                     }
                 },
@@ -269,15 +305,16 @@ impl StoreTask {
         for event in events {
             self.record_alarm(event);
         }
+        // The events are synced: the uplink may send them now, while the rest is written.
+        self.ready.notify_one();
         if let Some((seq, ts, payload)) = self.state_message() {
             self.append_alarm_lane(TopicKind::State, seq, ts, &payload);
         }
-        let (dir, snap) = (&self.dir, self.alarms.snapshot());
-        if let Err(e) = blocking(|| snapshot::save(dir, &snap)) {
-            self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-            error!("alarm state could not be saved: {e}");
-        }
         self.ready.notify_one();
+        // The snapshot goes to its own writer: its fsyncs must not hold up the next alarm.
+        if let Some(s) = &self.snapshots {
+            let _ = s.send(Some(Arc::new(self.alarms.snapshot())));
+        }
     }
 
     /// Gives an alarm event its seq, logs it, and writes it to the synced alarm lane.
