@@ -18,7 +18,8 @@
 //!   or lost connection) for `after` since the last reading with a value (or since the first
 //!   reading without one, if there never was one): raised on such a failed poll, cleared by
 //!   the next reading with a value. Its own `after` is its delay.
-//! - [`Condition::SensorFault`]: a bad reading with reason `sensor_fault`; cleared by a
+//! - [`Condition::SensorFault`]: a bad reading from a device that answered (reason
+//!   `sensor_fault`, or a `status_code` the value cannot be used with); cleared by a
 //!   reading that is not one. On/off delays apply.
 //! - [`Condition::OutOfRange`]: a reading with reason `out_of_range`; cleared by a reading
 //!   that is not one. On/off delays apply.
@@ -509,7 +510,10 @@ impl PointAlarm {
         }
         if !failed {
             if let Some(level) = self.spec.sensor_fault {
-                let raw = bad && reason == Some(Reason::SensorFault);
+                // The device answered but its value cannot be used (a fault status, an NE43
+                // fault current, an invalid decimals register): never silently quiet.
+                let raw =
+                    bad && reason.is_some_and(|r| !is_comm_failure(r) && r != Reason::OutOfRange);
                 let says = Says {
                     value: v,
                     limit: None,
