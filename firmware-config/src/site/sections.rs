@@ -1,0 +1,152 @@
+//! The site-wide sections of a site file: `[uplink]` (broker, TLS, secrets) and `[store]`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::model::*;
+use super::raw::*;
+use crate::error::Diagnostics;
+
+pub(super) fn resolve_uplink(
+    u: &RawUplink,
+    site: &SiteInfo,
+    base: &Path,
+    diag: &mut Diagnostics,
+) -> Option<Uplink> {
+    let broker = match parse_broker(u.broker.get_ref()) {
+        Ok(b) => b,
+        Err(msg) => {
+            diag.error(Some(u.broker.span()), "uplink.broker", msg);
+            return None;
+        }
+    };
+    let prefix = match &u.prefix {
+        Some(p)
+            if !p.get_ref().is_empty()
+                && !p.get_ref().contains(['+', '#'])
+                && !p.get_ref().starts_with('/')
+                && !p.get_ref().ends_with('/') =>
+        {
+            p.get_ref().clone()
+        }
+        Some(p) => {
+            diag.error(
+                Some(p.span()),
+                "uplink.prefix",
+                "a topic prefix must not be empty, contain '+' or '#', or start or end with '/'",
+            );
+            String::new()
+        }
+        None => "hazard".to_string(),
+    };
+    let password = match (&u.password_file, &u.password_env) {
+        (Some(_), Some(e)) => {
+            diag.error(
+                Some(e.span()),
+                "uplink.password_env",
+                "give `password_file` or `password_env`, not both",
+            );
+            None
+        }
+        (Some(f), None) => Some(Secret::File(base.join(f))),
+        (None, Some(e)) => Some(Secret::Env(e.get_ref().clone())),
+        (None, None) => None,
+    };
+    if u.client_cert.is_some() != u.client_key.is_some() {
+        diag.error(
+            Some(u.broker.span()),
+            "uplink.client_cert",
+            "a client certificate needs its key (`client_key`), and a key its certificate",
+        );
+    }
+    Some(Uplink {
+        broker,
+        prefix,
+        client_id: u
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("hazgate-{}-{}", site.id, site.gateway)),
+        username: u.username.clone(),
+        password,
+        ca_file: u.ca_file.as_ref().map(|p| base.join(p)),
+        client_cert: u.client_cert.as_ref().map(|p| base.join(p)),
+        client_key: u.client_key.as_ref().map(|p| base.join(p)),
+        keep_alive: u.keep_alive.map(|k| k.0).unwrap_or(Duration::from_secs(30)),
+    })
+}
+
+/// "mqtt://host:1883" or "mqtts://host:8883"; the port defaults by scheme.
+pub fn parse_broker(url: &str) -> Result<Broker, String> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("mqtt://") {
+        (false, r)
+    } else {
+        return Err(format!(
+            "\"{url}\" is not a broker address; write mqtt://host:1883 or mqtts://host:8883"
+        ));
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("\"{p}\" is not a port in \"{url}\""))?,
+        ),
+        None => (rest, if tls { 8883 } else { 1883 }),
+    };
+    if host.is_empty() || host.contains('/') {
+        return Err(format!("\"{url}\" has no host; write mqtt://host:1883"));
+    }
+    Ok(Broker {
+        tls,
+        host: host.to_string(),
+        port,
+    })
+}
+
+pub(super) fn resolve_store(
+    s: Option<&RawStore>,
+    base: &Path,
+    diag: &mut Diagnostics,
+) -> StoreConfig {
+    let dir = s
+        .and_then(|s| s.dir.as_ref())
+        .map(|d| base.join(d))
+        .unwrap_or_else(|| PathBuf::from("/var/lib/hazgate"));
+    let max_size = s.and_then(|s| s.max_size.as_ref()).map(|m| {
+        if m.get_ref().0 < 1 << 20 {
+            diag.error(
+                Some(m.span()),
+                "store.max_size",
+                "under 1MiB cannot hold even a short outage; use e.g. \"1GiB\"",
+            );
+        }
+        m.get_ref().0
+    });
+    let sync_interval = s.and_then(|s| s.sync_interval.as_ref()).map(|i| {
+        let v = i.get_ref().0;
+        if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&v) {
+            diag.error(
+                Some(i.span()),
+                "store.sync_interval",
+                "use 10ms ..= 10s: longer risks losing that much on power loss",
+            );
+        }
+        v
+    });
+    StoreConfig {
+        dir,
+        max_size: max_size.unwrap_or(1 << 30),
+        sync_interval: sync_interval.unwrap_or(Duration::from_secs(1)),
+    }
+}
+
+pub(super) fn fnv1a_hex(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
