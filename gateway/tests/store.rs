@@ -736,6 +736,16 @@ fn sigkill_loop_loses_nothing_synced() {
         ready_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("child ready");
+        // Kill only once this round has synced something, so every round tests recovery of
+        // new data even when a loaded machine starts the child slowly.
+        let started = std::time::Instant::now();
+        while seen.lock().unwrap().synced <= last_synced {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "round {round}: the child never synced"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
