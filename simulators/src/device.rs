@@ -375,26 +375,7 @@ mod tests {
     }
 
     fn device() -> DeviceSim {
-        let text = r#"
-[site]
-id = "T"
-gateway = "gw"
-[[bus]]
-id = "b"
-tcp = { host = "127.0.0.1", port = 1502 }
-[[device]]
-id = "GD-101"
-bus = "b"
-unit = 1
-profile = "gas-detector-4ch"
-poll = "2s"
-"#;
-        let site = firmware_config::site::parse_site(&firmware_config::error::SourceText::new(
-            "site.toml",
-            text,
-        ))
-        .unwrap();
-        DeviceSim::new(&site.devices[0], 1)
+        DeviceSim::new(&crate::test_site().devices[0], 1)
     }
 
     fn read(d: &DeviceSim, pdu: &[u8]) -> Vec<u8> {

@@ -146,21 +146,7 @@ mod tests {
     use crate::command::Action;
 
     fn site() -> SiteConfig {
-        let text = r#"
-[site]
-id = "T"
-gateway = "gw"
-[[bus]]
-id = "b"
-tcp = { host = "127.0.0.1", port = 1502 }
-[[device]]
-id = "GD-101"
-bus = "b"
-unit = 1
-profile = "gas-detector-4ch"
-poll = "2s"
-"#;
-        firmware_config::site::parse_site(&SourceText::new("site.toml", text)).unwrap()
+        crate::test_site()
     }
 
     fn parse_text(text: &str) -> Result<Scenario, ConfigErrors> {
