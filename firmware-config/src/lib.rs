@@ -4,6 +4,7 @@
 //! names the file, the line and the field, and says what would be valid.
 
 pub mod alarm;
+pub mod central;
 pub mod codec;
 pub mod error;
 pub mod modbus_crc;

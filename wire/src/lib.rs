@@ -3,10 +3,12 @@
 //! JSON Schema per message kind in `docs/schema/`.
 
 mod alarm;
+mod ids;
 mod messages;
 mod reading;
 mod topics;
 
+pub use ids::{valid_id, ID_RULE};
 pub use alarm::{ActiveAlarm, AlarmEvent, Condition, EventKind, Level, SourceLevel, State};
 pub use messages::{Envelope, Gap, Health, Message, Presence, Status, StoreHealth, Telemetry};
 pub use reading::{Quality, Reading, Reason, Value};

@@ -50,6 +50,25 @@ pub enum Reason {
 }
 
 impl Reason {
+    pub const ALL: [Reason; 10] = [
+        Reason::OutOfRange,
+        Reason::StatusCode,
+        Reason::UnknownUnit,
+        Reason::SensorFault,
+        Reason::Exception,
+        Reason::Timeout,
+        Reason::Crc,
+        Reason::Framing,
+        Reason::ConnectionRefused,
+        Reason::ConnectionLost,
+    ];
+
+    /// A stable number for stores that keep numbers only (1 = out_of_range ... 10 =
+    /// connection_lost, in the order above); never reused.
+    pub fn code(self) -> u8 {
+        Self::ALL.iter().position(|r| *r == self).map_or(0, |i| i as u8 + 1)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::OutOfRange => "out_of_range",

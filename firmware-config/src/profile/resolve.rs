@@ -16,15 +16,7 @@ pub struct Tables<'a> {
 }
 
 /// A safe identifier: it ends up in JSON, topics and file names.
-pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-pub const ID_RULE: &str = "use 1 to 64 letters, digits, '_', '-' or '.'";
+pub use hazgate_wire::{valid_id, ID_RULE};
 
 /// Resolves a point list; `prefix` names the list in errors, e.g. `point` or
 /// `device "GD-101".points`.

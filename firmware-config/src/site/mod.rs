@@ -3,7 +3,7 @@
 pub mod model;
 pub mod raw;
 mod resolve;
-mod sections;
+pub(crate) mod sections;
 
 pub use model::*;
 pub use resolve::{load_site, parse_broker, parse_site, DEFAULT_MAX_GAP};

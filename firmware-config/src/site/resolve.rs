@@ -15,7 +15,7 @@ use crate::profile::{find_profile, LoadedProfile};
 use crate::quantity::format_duration;
 
 pub use super::sections::parse_broker;
-use super::sections::{fnv1a_hex, resolve_store, resolve_uplink};
+use super::sections::{fnv1a_hex, resolve_listen, resolve_store, resolve_uplink};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 const MIN_POLL: Duration = Duration::from_millis(50);
@@ -54,24 +54,15 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
     let uplink = raw
         .uplink
         .as_ref()
-        .and_then(|u| resolve_uplink(u, &site, &base, &mut diag));
+        .and_then(|u| {
+            let client_id = format!("hazgate-{}-{}", site.id, site.gateway);
+            resolve_uplink(u, "uplink", client_id, &base, &mut diag)
+        });
     let store = resolve_store(raw.store.as_ref(), &base, &mut diag);
-    let metrics = raw.metrics.as_ref().and_then(|m| {
-        match m.listen.get_ref().parse::<std::net::SocketAddr>() {
-            Ok(addr) => Some(addr),
-            Err(_) => {
-                diag.error(
-                    Some(m.listen.span()),
-                    "metrics.listen",
-                    format!(
-                        "\"{}\" is not an address; write e.g. \"127.0.0.1:9464\"",
-                        m.listen.get_ref()
-                    ),
-                );
-                None
-            }
-        }
-    });
+    let metrics = raw
+        .metrics
+        .as_ref()
+        .and_then(|m| resolve_listen(&m.listen, "metrics.listen", &mut diag));
 
     let mut hazard_sources = Vec::new();
     let mut hs_index = HashMap::new();

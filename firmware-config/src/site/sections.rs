@@ -7,16 +7,19 @@ use super::model::*;
 use super::raw::*;
 use crate::error::Diagnostics;
 
-pub(super) fn resolve_uplink(
+/// Resolves an `[uplink]`-shaped section (`[mqtt]` on the central side); `section` names
+/// it in errors.
+pub(crate) fn resolve_uplink(
     u: &RawUplink,
-    site: &SiteInfo,
+    section: &str,
+    default_client_id: String,
     base: &Path,
     diag: &mut Diagnostics,
 ) -> Option<Uplink> {
     let broker = match parse_broker(u.broker.get_ref()) {
         Ok(b) => b,
         Err(msg) => {
-            diag.error(Some(u.broker.span()), "uplink.broker", msg);
+            diag.error(Some(u.broker.span()), format!("{section}.broker"), msg);
             return None;
         }
     };
@@ -32,7 +35,7 @@ pub(super) fn resolve_uplink(
         Some(p) => {
             diag.error(
                 Some(p.span()),
-                "uplink.prefix",
+                format!("{section}.prefix"),
                 "a topic prefix must not be empty, contain '+' or '#', or start or end with '/'",
             );
             String::new()
@@ -43,7 +46,7 @@ pub(super) fn resolve_uplink(
         (Some(_), Some(e)) => {
             diag.error(
                 Some(e.span()),
-                "uplink.password_env",
+                format!("{section}.password_env"),
                 "give `password_file` or `password_env`, not both",
             );
             None
@@ -55,17 +58,14 @@ pub(super) fn resolve_uplink(
     if u.client_cert.is_some() != u.client_key.is_some() {
         diag.error(
             Some(u.broker.span()),
-            "uplink.client_cert",
+            format!("{section}.client_cert"),
             "a client certificate needs its key (`client_key`), and a key its certificate",
         );
     }
     Some(Uplink {
         broker,
         prefix,
-        client_id: u
-            .client_id
-            .clone()
-            .unwrap_or_else(|| format!("hazgate-{}-{}", site.id, site.gateway)),
+        client_id: u.client_id.clone().unwrap_or(default_client_id),
         username: u.username.clone(),
         password,
         ca_file: u.ca_file.as_ref().map(|p| base.join(p)),
@@ -139,6 +139,28 @@ pub(super) fn resolve_store(
         dir,
         max_size: max_size.unwrap_or(1 << 30),
         sync_interval: sync_interval.unwrap_or(Duration::from_secs(1)),
+    }
+}
+
+/// A listen address such as "127.0.0.1:9464".
+pub(crate) fn resolve_listen(
+    listen: &toml::Spanned<String>,
+    field: &str,
+    diag: &mut Diagnostics,
+) -> Option<std::net::SocketAddr> {
+    match listen.get_ref().parse() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            diag.error(
+                Some(listen.span()),
+                field,
+                format!(
+                    "\"{}\" is not an address; write e.g. \"127.0.0.1:9464\"",
+                    listen.get_ref()
+                ),
+            );
+            None
+        }
     }
 }
 

@@ -8,7 +8,8 @@ mod tls;
 
 pub use backoff::Backoff;
 pub use session::run;
-pub use settings::{StatusInfo, UplinkSettings};
+pub use settings::{connect_options, read_secret, StatusInfo, UplinkSettings, MAX_PACKET};
+pub use tls::client_config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {

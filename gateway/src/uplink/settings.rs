@@ -67,12 +67,9 @@ impl UplinkSettings {
 
     /// Options for one connection; the will says `offline` if the gateway vanishes.
     pub fn mqtt_options(&self, will_seq: u64) -> Result<MqttOptions, UplinkError> {
-        let u = &self.uplink;
-        let mut o = MqttOptions::new(u.client_id.clone(), u.broker.host.clone(), u.broker.port);
-        o.set_keep_alive(u.keep_alive);
+        let mut o = connect_options(&self.uplink)?;
         // Unacknowledged messages are re-sent from the store on every new connection.
         o.set_clean_session(true);
-        o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
         o.set_inflight((self.window + 4).min(u16::MAX as usize) as u16);
         o.set_last_will(LastWill::new(
             self.topic(TopicKind::Status),
@@ -80,35 +77,45 @@ impl UplinkSettings {
             QoS::AtLeastOnce,
             true,
         ));
-        if let Some(user) = &u.username {
-            let password = match &u.password {
-                Some(secret) => read_secret(secret)?,
-                None => String::new(),
-            };
-            o.set_credentials(user.clone(), password);
-        }
-        if u.broker.tls {
-            let client = u.client_cert.as_deref().zip(u.client_key.as_deref());
-            let config = client_config(u.ca_file.as_deref(), client)?;
-            o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
-        }
         Ok(o)
     }
 }
 
-fn read_secret(secret: &Secret) -> Result<String, UplinkError> {
+/// What every connection to the broker needs, the gateway's and the central ingest's alike:
+/// address, keep-alive, packet limits, credentials and TLS.
+pub fn connect_options(u: &Uplink) -> Result<MqttOptions, UplinkError> {
+    let mut o = MqttOptions::new(u.client_id.clone(), u.broker.host.clone(), u.broker.port);
+    o.set_keep_alive(u.keep_alive);
+    o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+    if let Some(user) = &u.username {
+        let password = match &u.password {
+            Some(secret) => read_secret(secret, "MQTT password")?,
+            None => String::new(),
+        };
+        o.set_credentials(user.clone(), password);
+    }
+    if u.broker.tls {
+        let client = u.client_cert.as_deref().zip(u.client_key.as_deref());
+        let config = client_config(u.ca_file.as_deref(), client)?;
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
+    }
+    Ok(o)
+}
+
+/// Reads a secret where the config says it is; `what` names it in the error.
+pub fn read_secret(secret: &Secret, what: &str) -> Result<String, UplinkError> {
     match secret {
         Secret::File(path) => std::fs::read_to_string(path)
             .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
             .map_err(|e| {
                 UplinkError::Secret(format!(
-                    "cannot read the MQTT password from {}: {e}",
+                    "cannot read the {what} from {}: {e}",
                     path.display()
                 ))
             }),
         Secret::Env(name) => std::env::var(name).map_err(|_| {
             UplinkError::Secret(format!(
-                "the environment variable {name} with the MQTT password is not set"
+                "the environment variable {name} with the {what} is not set"
             ))
         }),
     }

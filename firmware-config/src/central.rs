@@ -1,0 +1,313 @@
+//! The central side's config (`hazingest run -c central.toml`): where to subscribe, where to
+//! write, and where the regulator view and metrics answer. Parsed once into typed values,
+//! with the same located errors as a site file.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+use crate::error::{ConfigErrors, Diagnostics, SourceText};
+use crate::serde_types::{ByteSize, Interval};
+use crate::site::raw::{RawMetrics, RawUplink};
+use crate::site::sections::{resolve_listen, resolve_uplink};
+use crate::site::{Secret, Uplink};
+
+#[derive(Debug, Clone)]
+pub struct CentralConfig {
+    /// The broker, in the same shape as a gateway's `[uplink]`.
+    pub mqtt: Uplink,
+    pub ingest: IngestSettings,
+    pub store: TimeSeriesStore,
+    /// Where the regulator view answers.
+    pub web: Option<SocketAddr>,
+    /// Where `/metrics` and `/health` answer.
+    pub metrics: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestSettings {
+    /// Shared subscription group: instances with the same group split the messages.
+    pub group: String,
+    /// Larger messages are refused unread.
+    pub max_message_size: usize,
+    /// Message bytes taken from the broker and not yet written; past it, ingest stops
+    /// reading and the broker holds the rest.
+    pub max_pending: usize,
+}
+
+/// An InfluxDB v2 write API: InfluxDB 2.x or VictoriaMetrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeSeriesStore {
+    /// e.g. "http://127.0.0.1:8428"; checked to be http(s) with a host.
+    pub url: String,
+    pub org: String,
+    pub bucket: String,
+    pub token: Option<Secret>,
+    /// A write goes out when it holds this many lines, or `batch_interval` after its first.
+    pub batch_lines: usize,
+    pub batch_interval: Duration,
+    /// One write request's limit; a slower answer counts as a failure and is retried.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCentral {
+    mqtt: RawUplink,
+    ingest: Option<RawIngest>,
+    store: RawTimeSeriesStore,
+    web: Option<RawMetrics>,
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIngest {
+    group: Option<Spanned<String>>,
+    max_message_size: Option<Spanned<ByteSize>>,
+    max_pending: Option<Spanned<ByteSize>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeSeriesStore {
+    url: Spanned<String>,
+    org: Option<String>,
+    bucket: Option<String>,
+    token_file: Option<PathBuf>,
+    token_env: Option<Spanned<String>>,
+    batch_lines: Option<Spanned<i64>>,
+    batch_interval: Option<Spanned<Interval>>,
+    timeout: Option<Spanned<Interval>>,
+}
+
+pub fn load_central(path: &Path) -> Result<CentralConfig, ConfigErrors> {
+    parse_central(&SourceText::read(path)?)
+}
+
+pub fn parse_central(source: &SourceText) -> Result<CentralConfig, ConfigErrors> {
+    let raw: RawCentral = toml::from_str(&source.text).map_err(|e| {
+        let mut error = source.toml_error(&e);
+        if error.message.starts_with("unknown field `password`")
+            || error.message.starts_with("unknown field `token`")
+        {
+            error.message.push_str(
+                "; a secret is never written into the config: use a `_file` or `_env` setting",
+            );
+        }
+        ConfigErrors(vec![error])
+    })?;
+    let mut diag = Diagnostics::new(source);
+    let base = source.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+
+    let ingest = resolve_ingest(raw.ingest.as_ref(), &mut diag);
+    let default_client_id = format!("hazingest-{}", std::process::id());
+    let mqtt = resolve_uplink(&raw.mqtt, "mqtt", default_client_id, &base, &mut diag);
+    let store = resolve_store(&raw.store, &base, &mut diag);
+    let web = raw
+        .web
+        .as_ref()
+        .and_then(|w| resolve_listen(&w.listen, "web.listen", &mut diag));
+    let metrics = raw
+        .metrics
+        .as_ref()
+        .and_then(|m| resolve_listen(&m.listen, "metrics.listen", &mut diag));
+    match mqtt {
+        Some(mqtt) => diag.finish(CentralConfig {
+            mqtt,
+            ingest,
+            store,
+            web,
+            metrics,
+        }),
+        None => Err(ConfigErrors(diag.errors)),
+    }
+}
+
+fn resolve_ingest(raw: Option<&RawIngest>, diag: &mut Diagnostics) -> IngestSettings {
+    let group = match raw.and_then(|r| r.group.as_ref()) {
+        Some(g) if hazgate_wire::valid_id(g.get_ref()) => g.get_ref().clone(),
+        Some(g) => {
+            diag.error(
+                Some(g.span()),
+                "ingest.group",
+                format!(
+                    "\"{}\" cannot name a shared subscription group; {}",
+                    g.get_ref(),
+                    hazgate_wire::ID_RULE
+                ),
+            );
+            String::new()
+        }
+        None => "hazingest".to_string(),
+    };
+    let mut size = |v: Option<&Spanned<ByteSize>>, field: &str, min: u64, max: u64, default: u64| {
+        match v {
+            Some(s) if (min..=max).contains(&s.get_ref().0) => s.get_ref().0 as usize,
+            Some(s) => {
+                diag.error(
+                    Some(s.span()),
+                    field,
+                    format!("use {}KiB ..= {}MiB", min >> 10, max >> 20),
+                );
+                default as usize
+            }
+            None => default as usize,
+        }
+    };
+    let max_message_size = size(
+        raw.and_then(|r| r.max_message_size.as_ref()),
+        "ingest.max_message_size",
+        1 << 10,
+        256 << 20,
+        1 << 20,
+    );
+    let max_pending = size(
+        raw.and_then(|r| r.max_pending.as_ref()),
+        "ingest.max_pending",
+        1 << 20,
+        2048 << 20,
+        64 << 20,
+    );
+    if max_pending < max_message_size {
+        diag.error(
+            raw.and_then(|r| r.max_pending.as_ref()).map(|s| s.span()),
+            "ingest.max_pending",
+            "must hold at least one message of `max_message_size`",
+        );
+    }
+    IngestSettings {
+        group,
+        max_message_size,
+        max_pending,
+    }
+}
+
+fn resolve_store(raw: &RawTimeSeriesStore, base: &Path, diag: &mut Diagnostics) -> TimeSeriesStore {
+    let url = raw.url.get_ref().trim_end_matches('/').to_string();
+    let host = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    if !matches!(host, Some(h) if !h.is_empty() && !h.starts_with(['/', ':'])) {
+        diag.error(
+            Some(raw.url.span()),
+            "store.url",
+            format!(
+                "\"{}\" is not the address of an InfluxDB v2 API; write e.g. \"http://127.0.0.1:8428\" (VictoriaMetrics) or \"http://127.0.0.1:8086\" (InfluxDB)",
+                raw.url.get_ref()
+            ),
+        );
+    }
+    let token = match (&raw.token_file, &raw.token_env) {
+        (Some(_), Some(e)) => {
+            diag.error(
+                Some(e.span()),
+                "store.token_env",
+                "give `token_file` or `token_env`, not both",
+            );
+            None
+        }
+        (Some(f), None) => Some(Secret::File(base.join(f))),
+        (None, Some(e)) => Some(Secret::Env(e.get_ref().clone())),
+        (None, None) => None,
+    };
+    let batch_lines = match &raw.batch_lines {
+        Some(n) if (1..=1_000_000).contains(n.get_ref()) => *n.get_ref() as usize,
+        Some(n) => {
+            diag.error(Some(n.span()), "store.batch_lines", "use 1 ..= 1000000");
+            10_000
+        }
+        None => 10_000,
+    };
+    let mut interval = |v: &Option<Spanned<Interval>>, field: &str, range: (u64, u64), default| {
+        let range = Duration::from_millis(range.0)..=Duration::from_millis(range.1);
+        match v {
+            Some(i) if range.contains(&i.get_ref().0) => i.get_ref().0,
+            Some(i) => {
+                diag.error(
+                    Some(i.span()),
+                    field,
+                    format!(
+                        "use {} ..= {}",
+                        crate::quantity::format_duration(*range.start()),
+                        crate::quantity::format_duration(*range.end())
+                    ),
+                );
+                default
+            }
+            None => default,
+        }
+    };
+    let batch_interval = interval(
+        &raw.batch_interval,
+        "store.batch_interval",
+        (1, 10_000),
+        Duration::from_millis(200),
+    );
+    let timeout = interval(
+        &raw.timeout,
+        "store.timeout",
+        (100, 300_000),
+        Duration::from_secs(10),
+    );
+    TimeSeriesStore {
+        url,
+        org: raw.org.clone().unwrap_or_else(|| "hazard".into()),
+        bucket: raw.bucket.clone().unwrap_or_else(|| "hazard".into()),
+        token,
+        batch_lines,
+        batch_interval,
+        timeout,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<CentralConfig, ConfigErrors> {
+        parse_central(&SourceText::new("/etc/hazingest/central.toml", text))
+    }
+
+    #[test]
+    fn minimal_config_takes_defaults() {
+        let c = parse(
+            "[mqtt]\nbroker = \"mqtt://127.0.0.1:1883\"\n[store]\nurl = \"http://127.0.0.1:8428/\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.mqtt.prefix, "hazard");
+        assert_eq!(c.ingest.group, "hazingest");
+        assert_eq!(c.ingest.max_message_size, 1 << 20);
+        assert_eq!(c.store.url, "http://127.0.0.1:8428");
+        assert_eq!(c.store.batch_interval, Duration::from_millis(200));
+        assert!(c.web.is_none());
+    }
+
+    #[test]
+    fn every_error_is_located() {
+        let e = parse(
+            "[mqtt]\nbroker = \"tcp://x\"\n[ingest]\ngroup = \"a/b\"\n[store]\nurl = \"localhost:8428\"\nbatch_lines = 0\n[web]\nlisten = \"everywhere\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "central.toml:2: mqtt.broker",
+            "central.toml:4: ingest.group",
+            "central.toml:6: store.url",
+            "central.toml:7: store.batch_lines",
+            "central.toml:9: web.listen",
+        ] {
+            assert!(e.contains(want), "{want} missing in:\n{e}");
+        }
+    }
+
+    #[test]
+    fn secrets_stay_out_of_the_file() {
+        let e = parse("[mqtt]\nbroker = \"mqtt://h\"\n[store]\nurl = \"http://h\"\ntoken = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("token_file"), "{e}");
+    }
+}

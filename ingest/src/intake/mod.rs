@@ -1,0 +1,180 @@
+//! Every message is untrusted input: a message is taken only when its size, JSON, version,
+//! kind, topic and content are all right. Anything else becomes a [`Rejection`] with a
+//! reason, so it is counted and logged, never written.
+
+mod content;
+mod rejects;
+mod topic;
+
+pub use rejects::RejectCounter;
+pub use topic::{parse_topic, subscriptions, TopicOrigin};
+
+use hazgate_wire::{Message, TopicKind, VERSION};
+use serde::Deserialize;
+
+/// Why a message was refused; stable names for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// Larger than `ingest.max_message_size`.
+    TooLarge,
+    /// Not UTF-8 JSON at all.
+    NotJson,
+    /// JSON with a `v` this version does not understand.
+    UnsupportedVersion,
+    /// JSON that does not fit the schema of any message kind.
+    Malformed,
+    /// A topic outside `{prefix}/{site}/{gateway}/{kind}`.
+    UnknownTopic,
+    /// A message kind that does not belong on its topic (an alarm on a status topic).
+    KindMismatch,
+    /// The payload's site or gateway differs from its topic's.
+    OriginMismatch,
+    /// Well-formed, but with a value no gateway sends: a bad id, a time far off, a
+    /// contradiction.
+    BadContent,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 8] = [
+        RejectReason::TooLarge,
+        RejectReason::NotJson,
+        RejectReason::UnsupportedVersion,
+        RejectReason::Malformed,
+        RejectReason::UnknownTopic,
+        RejectReason::KindMismatch,
+        RejectReason::OriginMismatch,
+        RejectReason::BadContent,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectReason::TooLarge => "too_large",
+            RejectReason::NotJson => "not_json",
+            RejectReason::UnsupportedVersion => "unsupported_version",
+            RejectReason::Malformed => "malformed",
+            RejectReason::UnknownTopic => "unknown_topic",
+            RejectReason::KindMismatch => "kind_mismatch",
+            RejectReason::OriginMismatch => "origin_mismatch",
+            RejectReason::BadContent => "bad_content",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}: {detail}", reason.name())]
+pub struct Rejection {
+    pub reason: RejectReason,
+    pub detail: String,
+}
+
+impl Rejection {
+    fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Limits for [`inspect`].
+#[derive(Debug, Clone)]
+pub struct IntakeRules {
+    pub prefix: String,
+    pub max_message_size: usize,
+}
+
+/// Takes a message off the wire: the typed message, or why not. `now_ms` bounds the
+/// timestamps a message may carry.
+pub fn inspect(
+    rules: &IntakeRules,
+    topic: &str,
+    payload: &[u8],
+    now_ms: i64,
+) -> Result<Message, Rejection> {
+    if payload.len() > rules.max_message_size {
+        return Err(Rejection::new(
+            RejectReason::TooLarge,
+            format!(
+                "{} bytes, over the limit of {}",
+                payload.len(),
+                rules.max_message_size
+            ),
+        ));
+    }
+    let origin = parse_topic(&rules.prefix, topic).ok_or_else(|| {
+        Rejection::new(
+            RejectReason::UnknownTopic,
+            format!(
+                "\"{}\" is not {}/SITE/GATEWAY/KIND",
+                topic.escape_debug(),
+                rules.prefix
+            ),
+        )
+    })?;
+    let message = match serde_json::from_slice::<Message>(payload) {
+        Ok(m) => m,
+        Err(e) => return Err(classify_parse_error(payload, e)),
+    };
+    let envelope = message.envelope();
+    if envelope.v != VERSION {
+        return Err(Rejection::new(
+            RejectReason::UnsupportedVersion,
+            format!("v {} (this ingest reads v {VERSION})", envelope.v),
+        ));
+    }
+    let fits = matches!(
+        (&message, origin.kind),
+        (Message::Telemetry(_) | Message::Gap(_), TopicKind::Telemetry)
+            | (Message::Alarm(_), TopicKind::Alarm)
+            | (Message::State(_), TopicKind::State)
+            | (Message::Status(_), TopicKind::Status)
+    );
+    if !fits {
+        return Err(Rejection::new(
+            RejectReason::KindMismatch,
+            format!("{} message on a {} topic", kind_name(&message), origin.kind),
+        ));
+    }
+    if *envelope.site != *origin.site || *envelope.gateway != *origin.gateway {
+        return Err(Rejection::new(
+            RejectReason::OriginMismatch,
+            format!(
+                "payload says {}/{}, topic says {}/{}",
+                envelope.site.escape_debug(),
+                envelope.gateway.escape_debug(),
+                origin.site,
+                origin.gateway
+            ),
+        ));
+    }
+    content::check(&message, now_ms).map_err(|d| Rejection::new(RejectReason::BadContent, d))?;
+    Ok(message)
+}
+
+fn kind_name(m: &Message) -> &'static str {
+    match m {
+        Message::Telemetry(_) => "telemetry",
+        Message::Gap(_) => "gap",
+        Message::Status(_) => "status",
+        Message::Alarm(_) => "alarm",
+        Message::State(_) => "state",
+    }
+}
+
+/// Tells a foreign version from broken JSON from a wrong shape, only once parsing failed.
+fn classify_parse_error(payload: &[u8], error: serde_json::Error) -> Rejection {
+    #[derive(Deserialize)]
+    struct Head {
+        v: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Head>(payload) {
+        Err(e) if e.is_syntax() || e.is_eof() || std::str::from_utf8(payload).is_err() => {
+            Rejection::new(RejectReason::NotJson, e.to_string())
+        }
+        Ok(Head { v: Some(v) }) if v != serde_json::json!(VERSION) => Rejection::new(
+            RejectReason::UnsupportedVersion,
+            format!("v {v} (this ingest reads v {VERSION})"),
+        ),
+        _ => Rejection::new(RejectReason::Malformed, error.to_string()),
+    }
+}

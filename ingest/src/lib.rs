@@ -1,0 +1,21 @@
+//! hazingest: the central side. Takes what gateways publish off an MQTT broker (as one of a
+//! group of instances sharing the load), checks it as untrusted input, writes readings,
+//! alarm events and data gaps to an InfluxDB v2 write API, and serves the regulator view.
+//!
+//! The data path is mirrored by the modules: `subscribe` (MQTT session, manual
+//! acknowledgements) -> `intake` (validation) -> `write` (line protocol, batches, the
+//! store) and `view` (the page); `run` wires them, `ops` reports on them.
+
+pub mod intake;
+pub mod ops;
+pub mod run;
+pub mod subscribe;
+pub mod view;
+pub mod write;
+
+/// Now, ms since the Unix epoch (UTC).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

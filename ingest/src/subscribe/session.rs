@@ -1,0 +1,190 @@
+//! One persistent MQTT session (clean session off, a stable client id), so the broker keeps
+//! what arrives while this instance is down or not keeping up. Messages are acknowledged
+//! by hand: state and status once the view has them, telemetry and alarms only after the
+//! store took them (see `write`). Memory stays bounded: past `max_pending` bytes taken and
+//! not written, this loop waits, and the broker holds the rest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, Packet, Publish, QoS, SubscribeReasonCode};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tracing::{error, info, warn};
+
+use firmware_config::site::Uplink;
+use hazgate::uplink::{connect_options, Backoff};
+use hazgate_wire::Message;
+
+use super::AckToken;
+use crate::intake::{inspect, subscriptions, IntakeRules, RejectCounter};
+use crate::ops::Metrics;
+use crate::view::View;
+use crate::write::{line, LineCounts};
+
+/// Lines of one message on their way to the store, with what releases the message.
+#[derive(Debug)]
+pub struct Pending {
+    pub lines: Vec<u8>,
+    pub counts: LineCounts,
+    pub ack: AckToken,
+    /// Its share of `max_pending`, given back when the message is acknowledged.
+    pub permit: OwnedSemaphorePermit,
+}
+
+pub struct SubscribeContext {
+    pub mqtt: Uplink,
+    pub group: String,
+    pub rules: IntakeRules,
+    pub pending_limit: Arc<Semaphore>,
+    pub view: Arc<View>,
+    pub metrics: Arc<Metrics>,
+    pub rejects: Arc<RejectCounter>,
+}
+
+/// Requests (acknowledgements, subscriptions) queued towards the broker.
+const REQUEST_QUEUE: usize = 4096;
+
+/// Runs until `stop` and then `drained` (the writer acknowledged all it could): from
+/// `stop` on, nothing new is taken (the broker sends it again next session) and `sink` is
+/// dropped, so the batcher flushes and the writer finishes.
+pub async fn run(
+    ctx: SubscribeContext,
+    sink: mpsc::Sender<Pending>,
+    mut stop: watch::Receiver<bool>,
+    mut drained: watch::Receiver<bool>,
+) {
+    let mut sink = Some(sink);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut stopping = false;
+    loop {
+        let options = match options(&ctx) {
+            Ok(o) => o,
+            Err(e) => {
+                error!("cannot connect to the broker: {e}");
+                if stopping {
+                    return;
+                }
+                tokio::time::sleep(backoff.next_delay()).await;
+                continue;
+            }
+        };
+        let (client, mut eventloop) = AsyncClient::new(options, REQUEST_QUEUE);
+        for filter in subscriptions(&ctx.rules.prefix, &ctx.group) {
+            let _ = client.subscribe(filter, QoS::AtLeastOnce).await;
+        }
+        let mut session = Session {
+            ctx: &ctx,
+            client: &client,
+        };
+        loop {
+            tokio::select! {
+                event = eventloop.poll() => match event {
+                    Ok(Event::Incoming(Packet::ConnAck(c))) => {
+                        ctx.metrics.set_connected(true);
+                        backoff.reset();
+                        info!(session_present = c.session_present, "connected to the broker");
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(s))) => {
+                        if s.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) {
+                            error!("the broker refused a subscription; check its ACL, and that it supports shared subscriptions ($share/...)");
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if let Some(sink) = sink.as_ref().filter(|_| !stopping) {
+                            session.take(p, sink).await;
+                        }
+                    }
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
+                        ctx.metrics.set_connected(false);
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        ctx.metrics.set_connected(false);
+                        warn!("broker connection lost: {e}");
+                        break;
+                    }
+                },
+                _ = stop.changed(), if !stopping => {
+                    stopping = true;
+                    sink = None;
+                }
+                _ = drained.changed() => {
+                    if *drained.borrow() {
+                        let _ = client.try_disconnect();
+                    }
+                }
+            }
+        }
+        if stopping && *drained.borrow() {
+            return;
+        }
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+}
+
+fn options(ctx: &SubscribeContext) -> Result<rumqttc::MqttOptions, hazgate::uplink::UplinkError> {
+    let mut o = connect_options(&ctx.mqtt)?;
+    o.set_clean_session(false);
+    o.set_manual_acks(true);
+    // Larger messages than the intake limit still have to be read to be refused (and
+    // acknowledged); a message rumqttc cannot read at all would come back forever.
+    let incoming = ctx.rules.max_message_size.saturating_mul(2) + (64 << 10);
+    o.set_max_packet_size(incoming, hazgate::uplink::MAX_PACKET);
+    Ok(o)
+}
+
+struct Session<'a> {
+    ctx: &'a SubscribeContext,
+    client: &'a AsyncClient,
+}
+
+impl Session<'_> {
+    async fn take(&mut self, p: Publish, sink: &mpsc::Sender<Pending>) {
+        let ctx = self.ctx;
+        let ack = AckToken::new(self.client, &p);
+        let topic = p.topic.as_str();
+        let message = match inspect(&ctx.rules, topic, &p.payload, crate::now_ms()) {
+            Ok(m) => m,
+            Err(rejection) => {
+                ctx.rejects.record(topic, &rejection);
+                ack.ack().await;
+                return;
+            }
+        };
+        ctx.metrics.count_message(&message);
+        ctx.view.seen(message.envelope());
+        let mut lines = Vec::new();
+        let mut counts = LineCounts::default();
+        match message {
+            Message::State(s) => {
+                ctx.view.state(s);
+                ack.ack().await;
+                return;
+            }
+            Message::Status(s) => {
+                ctx.view.status(s);
+                ack.ack().await;
+                return;
+            }
+            Message::Alarm(a) => {
+                counts.alarms += line::alarm(&mut lines, &a) as u64;
+                ctx.view.alarm(a);
+            }
+            Message::Telemetry(t) => counts.readings += line::telemetry(&mut lines, &t) as u64,
+            Message::Gap(g) => counts.gaps += line::gap(&mut lines, &g) as u64,
+        }
+        let weight = p.payload.len().clamp(1, u32::MAX as usize) as u32;
+        let Ok(permit) = ctx.pending_limit.clone().acquire_many_owned(weight).await else {
+            return;
+        };
+        let _ = sink
+            .send(Pending {
+                lines,
+                counts,
+                ack,
+                permit,
+            })
+            .await;
+    }
+}

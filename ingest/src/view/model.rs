@@ -1,0 +1,150 @@
+//! What the page shows, per gateway, and the stream of changes to it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use hazgate_wire::{
+    ActiveAlarm, AlarmEvent, Envelope, Health, Level, Presence, SourceLevel, State, Status,
+};
+
+/// One gateway as the regulator sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayView {
+    pub site: Arc<str>,
+    pub gateway: Arc<str>,
+    /// From the retained status: `online`, or `offline` (clean stop or last will).
+    pub presence: Option<Presence>,
+    pub version: Option<String>,
+    /// When anything last arrived from it (ms UTC, this host's clock).
+    pub last_seen: i64,
+    pub health: Option<Health>,
+    /// The site's level as this gateway reports it; `null` when calm.
+    pub level: Option<Level>,
+    pub hazard_sources: Vec<SourceLevel>,
+    pub alarms: Vec<ActiveAlarm>,
+    /// Gateway time of the state shown (ms UTC).
+    pub state_ts: Option<i64>,
+    #[serde(skip)]
+    state_seq: Option<u64>,
+    #[serde(skip)]
+    status_seq: Option<u64>,
+    #[serde(skip)]
+    announced: i64,
+}
+
+/// A change pushed to the page.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ViewEvent {
+    Gateway(GatewayView),
+    Alarm(AlarmEvent),
+}
+
+type Key = (Arc<str>, Arc<str>);
+
+#[derive(Debug)]
+pub struct View {
+    gateways: Mutex<BTreeMap<Key, GatewayView>>,
+    events: broadcast::Sender<ViewEvent>,
+}
+
+/// A gateway merely seen again is announced at most this often.
+const SEEN_ANNOUNCE_MS: i64 = 1000;
+
+impl Default for View {
+    fn default() -> Self {
+        Self {
+            gateways: Mutex::new(BTreeMap::new()),
+            events: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl View {
+    pub fn subscribe(&self) -> broadcast::Receiver<ViewEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn snapshot(&self) -> Vec<GatewayView> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// Any message from a gateway: it is alive.
+    pub fn seen(&self, e: &Envelope) {
+        let now = crate::now_ms();
+        self.update(e, |g| {
+            g.last_seen = now;
+            now - g.announced >= SEEN_ANNOUNCE_MS
+        });
+    }
+
+    /// A newer state replaces the one shown; an older one (a retained message arriving
+    /// after a live one) is ignored.
+    pub fn state(&self, s: State) {
+        self.update(&s.envelope.clone(), |g| {
+            let newer = g.state_seq.map_or(true, |seq| s.envelope.seq > seq)
+                || g.state_ts.map_or(true, |ts| s.ts > ts);
+            if newer {
+                g.state_seq = Some(s.envelope.seq);
+                g.state_ts = Some(s.ts);
+                g.level = s.level;
+                g.hazard_sources = s.hazard_sources;
+                g.alarms = s.alarms;
+            }
+            newer
+        });
+    }
+
+    pub fn status(&self, s: Status) {
+        self.update(&s.envelope.clone(), |g| {
+            let newer = g.status_seq.map_or(true, |seq| s.envelope.seq > seq);
+            if newer {
+                g.status_seq = Some(s.envelope.seq);
+                g.presence = Some(s.state);
+                g.version = Some(s.version);
+                if s.health.is_some() || s.state == Presence::Offline {
+                    g.health = s.health;
+                }
+            }
+            newer
+        });
+    }
+
+    /// An alarm event this instance took (through the shared subscription).
+    pub fn alarm(&self, a: AlarmEvent) {
+        let _ = self.events.send(ViewEvent::Alarm(a));
+    }
+
+    /// Applies `change` to a gateway's view; announces it when `change` says so.
+    fn update(&self, e: &Envelope, change: impl FnOnce(&mut GatewayView) -> bool) {
+        let mut gateways = self.lock();
+        let g = gateways
+            .entry((e.site.clone(), e.gateway.clone()))
+            .or_insert_with(|| GatewayView {
+                site: e.site.clone(),
+                gateway: e.gateway.clone(),
+                presence: None,
+                version: None,
+                last_seen: crate::now_ms(),
+                health: None,
+                level: None,
+                hazard_sources: Vec::new(),
+                alarms: Vec::new(),
+                state_ts: None,
+                state_seq: None,
+                status_seq: None,
+                announced: 0,
+            });
+        if change(g) {
+            g.announced = crate::now_ms();
+            let _ = self.events.send(ViewEvent::Gateway(g.clone()));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, GatewayView>> {
+        self.gateways.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

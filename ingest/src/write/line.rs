@@ -1,0 +1,215 @@
+//! Messages to InfluxDB line protocol. Tags are exactly the store's key (site, gateway,
+//! device, point) plus what names the series (unit; for alarms condition, event, level), so
+//! a redelivered message writes the same series at the same time and overwrites itself.
+//! Only numeric fields: VictoriaMetrics would turn a string field into a series of zeros.
+//! Timestamps are milliseconds: write with precision `ms`.
+
+use std::io::Write;
+
+use hazgate_wire::{AlarmEvent, Gap, Level, Quality, Reading, Telemetry, Value};
+
+pub const READING: &str = "reading";
+pub const ALARM: &str = "alarm";
+pub const GAP: &str = "gap";
+
+/// 1 blue .. 4 red; 0 after a clear.
+pub fn level_code(level: Option<Level>) -> u8 {
+    level.map_or(0, |l| l as u8 + 1)
+}
+
+/// 0 good, 1 uncertain, 2 bad.
+pub fn quality_code(q: &Quality) -> u8 {
+    match q {
+        Quality::Good => 0,
+        Quality::Uncertain { .. } => 1,
+        Quality::Bad { .. } => 2,
+    }
+}
+
+/// Appends one line per reading; returns how many.
+pub fn telemetry(buf: &mut Vec<u8>, t: &Telemetry) -> usize {
+    for r in &t.readings {
+        reading(buf, &t.envelope.site, &t.envelope.gateway, r);
+    }
+    t.readings.len()
+}
+
+fn reading(buf: &mut Vec<u8>, site: &str, gateway: &str, r: &Reading) {
+    buf.extend_from_slice(READING.as_bytes());
+    tag(buf, "site", site);
+    tag(buf, "gateway", gateway);
+    tag(buf, "device", &r.device);
+    tag(buf, "point", &r.point);
+    if let Some(u) = &r.unit {
+        tag(buf, "unit", u);
+    }
+    let _ = write!(buf, " quality={}i", quality_code(&r.quality));
+    if let Some(reason) = r.quality.reason() {
+        let _ = write!(buf, ",reason={}i", reason.code());
+    }
+    if let Some(x) = r.value.as_ref().and_then(Value::as_f64) {
+        let _ = write!(buf, ",value={x}");
+    }
+    let _ = writeln!(buf, " {}", r.ts);
+}
+
+/// One line per alarm event.
+pub fn alarm(buf: &mut Vec<u8>, a: &AlarmEvent) -> usize {
+    buf.extend_from_slice(ALARM.as_bytes());
+    tag(buf, "site", &a.envelope.site);
+    tag(buf, "gateway", &a.envelope.gateway);
+    if let (Some(d), Some(p)) = (&a.device, &a.point) {
+        tag(buf, "device", d);
+        tag(buf, "point", p);
+    }
+    if let Some(h) = &a.hazard_source {
+        tag(buf, "hazard_source", h);
+    }
+    tag(buf, "condition", &snake(&a.condition));
+    tag(buf, "event", &snake(&a.event));
+    if let Some(l) = a.level {
+        tag(buf, "level", l.name());
+    }
+    if let Some(l) = a.previous {
+        tag(buf, "previous", l.name());
+    }
+    if let Some(u) = &a.unit {
+        tag(buf, "unit", u);
+    }
+    if let Some(l) = &a.label {
+        tag(buf, "label", l);
+    }
+    let _ = write!(
+        buf,
+        " level_code={}i,seq={}i",
+        level_code(a.level),
+        a.envelope.seq
+    );
+    if let Some(x) = a.value {
+        let _ = write!(buf, ",value={x}");
+    }
+    if let Some(x) = a.limit {
+        let _ = write!(buf, ",limit={x}");
+    }
+    let _ = writeln!(buf, " {}", a.ts);
+    1
+}
+
+/// One line per data gap, at the first lost acquisition time.
+pub fn gap(buf: &mut Vec<u8>, g: &Gap) -> usize {
+    buf.extend_from_slice(GAP.as_bytes());
+    tag(buf, "site", &g.envelope.site);
+    tag(buf, "gateway", &g.envelope.gateway);
+    let _ = writeln!(
+        buf,
+        " to_ts={}i,first_seq={}i,last_seq={}i,messages={}i {}",
+        g.to_ts, g.first_seq, g.last_seq, g.messages, g.from_ts
+    );
+    1
+}
+
+/// The wire name of an enum, e.g. `comm_loss`: the same words in the store as on the wire.
+fn snake<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::from("unknown"),
+    }
+}
+
+/// `,key=value` with the line protocol's escapes. Intake has already refused control
+/// characters, so a value can never break a line.
+fn tag(buf: &mut Vec<u8>, key: &str, value: &str) {
+    buf.push(b',');
+    buf.extend_from_slice(key.as_bytes());
+    buf.push(b'=');
+    for b in value.bytes() {
+        if matches!(b, b',' | b'=' | b' ' | b'\\') {
+            buf.push(b'\\');
+        }
+        buf.push(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hazgate_wire::{Condition, Envelope, EventKind, Reason};
+
+    fn envelope() -> Envelope {
+        Envelope {
+            v: 1,
+            site: "HB-1".into(),
+            gateway: "gw-01".into(),
+            seq: 9,
+        }
+    }
+
+    #[test]
+    fn readings_good_and_bad() {
+        let t = Telemetry {
+            envelope: envelope(),
+            readings: vec![
+                Reading {
+                    device: "GD-101".into(),
+                    point: "CH1".into(),
+                    ts: 1_700_000_000_000,
+                    value: Some(Value::Number(12.5)),
+                    unit: Some("%LEL".into()),
+                    quality: Quality::Good,
+                },
+                Reading {
+                    device: "PT-201".into(),
+                    point: "P".into(),
+                    ts: 1_700_000_000_001,
+                    value: None,
+                    unit: Some("m H2O, abs".into()),
+                    quality: Quality::bad(Reason::Timeout, "no reply"),
+                },
+            ],
+        };
+        let mut buf = Vec::new();
+        assert_eq!(telemetry(&mut buf, &t), 2);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "reading,site=HB-1,gateway=gw-01,device=GD-101,point=CH1,unit=%LEL quality=0i,value=12.5 1700000000000\n\
+             reading,site=HB-1,gateway=gw-01,device=PT-201,point=P,unit=m\\ H2O\\,\\ abs quality=2i,reason=6i 1700000000001\n"
+        );
+    }
+
+    #[test]
+    fn alarm_and_gap() {
+        let a = AlarmEvent {
+            envelope: envelope(),
+            event: EventKind::Raise,
+            condition: Condition::CommLoss,
+            device: Some("GD-101".into()),
+            point: Some("CH1".into()),
+            hazard_source: Some("HS-01".into()),
+            level: Some(Level::Red),
+            previous: None,
+            value: Some(52.0),
+            limit: Some(50.0),
+            unit: None,
+            label: Some("二级 报警".into()),
+            ts: 5,
+        };
+        let mut buf = Vec::new();
+        alarm(&mut buf, &a);
+        gap(
+            &mut buf,
+            &Gap {
+                envelope: envelope(),
+                from_ts: 10,
+                to_ts: 20,
+                first_seq: 3,
+                last_seq: 4,
+                messages: 2,
+            },
+        );
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "alarm,site=HB-1,gateway=gw-01,device=GD-101,point=CH1,hazard_source=HS-01,condition=comm_loss,event=raise,level=red,label=二级\\ 报警 level_code=4i,seq=9i,value=52,limit=50 5\n\
+             gap,site=HB-1,gateway=gw-01 to_ts=20i,first_seq=3i,last_seq=4i,messages=2i 10\n"
+        );
+    }
+}
