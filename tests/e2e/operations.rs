@@ -1,12 +1,11 @@
 //! Operating the daemon: SIGHUP reloads a good config and refuses a bad one while the old
 //! one keeps running; `/metrics` and `/health` answer on the configured local address.
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use hazgate_e2e::daemon::Gateway;
 use hazgate_e2e::mqtt::{wait_port, Broker, Subscriber};
-use hazgate_e2e::{free_port, Sim, Workdir};
+use hazgate_e2e::{free_port, http, Sim, Workdir};
 
 fn site_text(broker: &str, tcp: u16, metrics: u16, devices: &[&str]) -> String {
     let mut s = format!(
@@ -18,14 +17,6 @@ fn site_text(broker: &str, tcp: u16, metrics: u16, devices: &[&str]) -> String {
     s
 }
 
-fn http_get(port: u16, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n").unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body
-}
 
 fn devices_seen(sub: &Subscriber) -> std::collections::BTreeSet<String> {
     sub.snapshot()
@@ -108,8 +99,7 @@ fn metrics_and_health_answer() {
     let mut gw = Gateway::start(&site, &w.path().join("gw.log")).unwrap();
     wait_port(metrics, Duration::from_secs(10)).unwrap();
     std::thread::sleep(Duration::from_secs(2));
-    let m = http_get(metrics, "/metrics");
-    assert!(m.starts_with("HTTP/1.1 200"), "{m}");
+    let m = http::get(metrics, "/metrics").unwrap();
     for name in [
         "hazgate_polls_total",
         "hazgate_mqtt_acked_total",
@@ -129,13 +119,12 @@ fn metrics_and_health_answer() {
         .parse()
         .unwrap();
     assert!(polls >= 5, "{polls} polls in 2s at 200ms");
-    let h = http_get(metrics, "/health");
+    let h = http::get(metrics, "/health").unwrap();
     assert!(
-        h.starts_with("HTTP/1.1 200")
-            && h.contains("\"status\":\"ok\"")
+        h.contains("\"status\":\"ok\"")
             && h.contains("\"connected\":true"),
         "{h}"
     );
-    assert!(http_get(metrics, "/nope").starts_with("HTTP/1.1 404"));
+    assert_eq!(http::request(metrics, "GET", "/nope", None).unwrap().0, 404);
     assert!(gw.stop(Duration::from_secs(10)));
 }

@@ -1,4 +1,5 @@
-//! `hazgate run` as a real process: started, signalled, killed and restarted by tests.
+//! `hazgate run` and `hazingest run` as real processes: started, signalled, killed and
+//! restarted by tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -8,22 +9,37 @@ use anyhow::{Context, Result};
 
 use crate::bin;
 
-pub struct Gateway {
-    site: PathBuf,
+/// A daemon of ours, `run -c CONFIG`.
+pub struct Daemon {
+    program: &'static str,
+    config: PathBuf,
     log: PathBuf,
     child: Option<Child>,
 }
 
-impl Gateway {
+/// `hazgate run`.
+pub type Gateway = Daemon;
+
+impl Daemon {
     /// Starts `hazgate run -c site`; its log (stderr) goes to `log`, appended across restarts.
-    pub fn start(site: &Path, log: &Path) -> Result<Gateway> {
-        let mut g = Gateway {
-            site: site.to_path_buf(),
+    pub fn start(site: &Path, log: &Path) -> Result<Daemon> {
+        Self::start_program("hazgate", site, log)
+    }
+
+    /// Starts `hazingest run -c central`.
+    pub fn ingest(central: &Path, log: &Path) -> Result<Daemon> {
+        Self::start_program("hazingest", central, log)
+    }
+
+    fn start_program(program: &'static str, config: &Path, log: &Path) -> Result<Daemon> {
+        let mut d = Daemon {
+            program,
+            config: config.to_path_buf(),
             log: log.to_path_buf(),
             child: None,
         };
-        g.restart()?;
-        Ok(g)
+        d.restart()?;
+        Ok(d)
     }
 
     pub fn restart(&mut self) -> Result<()> {
@@ -31,14 +47,14 @@ impl Gateway {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new(bin("hazgate"))
+        let child = Command::new(bin(self.program))
             .args(["run", "-c"])
-            .arg(&self.site)
+            .arg(&self.config)
             .env("HAZGATE_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .context("starting hazgate run")?;
+            .with_context(|| format!("starting {} run", self.program))?;
         self.child = Some(child);
         Ok(())
     }
@@ -98,7 +114,7 @@ impl Gateway {
     }
 }
 
-impl Drop for Gateway {
+impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
     }
@@ -120,4 +136,21 @@ pub fn dir_size(dir: &Path) -> u64 {
             }
         })
         .sum()
+}
+
+/// Where one `hazingest` instance connects and answers.
+pub struct CentralSetup<'a> {
+    pub broker_port: u16,
+    pub store_url: &'a str,
+    pub client_id: &'a str,
+    pub web: u16,
+    pub metrics: u16,
+}
+
+/// A central.toml for tests: short batches, the default group.
+pub fn central_toml(c: &CentralSetup) -> String {
+    format!(
+        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"{}\"\nkeep_alive = \"5s\"\n[ingest]\ngroup = \"hazingest\"\n[store]\nurl = \"{}\"\nbatch_lines = 5000\nbatch_interval = \"100ms\"\ntimeout = \"2s\"\n[web]\nlisten = \"127.0.0.1:{}\"\n[metrics]\nlisten = \"127.0.0.1:{}\"\n",
+        c.broker_port, c.client_id, c.store_url, c.web, c.metrics
+    )
 }

@@ -8,9 +8,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod browser;
 pub mod daemon;
+pub mod http;
 pub mod mqtt;
 pub mod schema;
+pub mod victoria;
 
 use anyhow::{bail, Context, Result};
 use hazgate_wire::Reading;

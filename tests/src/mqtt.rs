@@ -227,3 +227,40 @@ impl Drop for Subscriber {
         }
     }
 }
+
+/// Publishes each (topic, payload) at QoS 1 and returns once the broker acknowledged all.
+pub fn publish_all(port: u16, messages: &[(String, Vec<u8>)]) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut o = MqttOptions::new(format!("test-pub-{}", crate::free_port()), "127.0.0.1", port);
+        o.set_max_packet_size(1 << 24, 1 << 24);
+        o.set_inflight(100);
+        let (client, mut eventloop) = AsyncClient::new(o, 1000);
+        let owned: Vec<(String, Vec<u8>)> = messages.to_vec();
+        let sender = tokio::spawn(async move {
+            for (topic, payload) in owned {
+                client.publish(topic, QoS::AtLeastOnce, false, payload).await?;
+            }
+            anyhow::Ok(client)
+        });
+        let mut acked = 0;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while acked < messages.len() {
+            if Instant::now() > deadline {
+                bail!("only {acked} of {} publishes acknowledged", messages.len());
+            }
+            match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
+                Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acked += 1,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => bail!("publishing: {e}"),
+                Err(_) => bail!("publishing: no progress for 10 s"),
+            }
+        }
+        let client = sender.await??;
+        let _ = client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), eventloop.poll()).await;
+        Ok(())
+    })
+}

@@ -18,7 +18,7 @@ pub struct HistoryQuery {
     pub level: Option<Level>,
     /// ms UTC; default a day before `to`.
     pub from: Option<i64>,
-    /// ms UTC; default now.
+    /// ms UTC; default a minute from now (the newest events carry the gateways' clocks).
     pub to: Option<i64>,
     pub limit: Option<usize>,
 }
@@ -64,7 +64,7 @@ pub async fn alarm_history(
     store: &StoreClient,
     q: &HistoryQuery,
 ) -> Result<Vec<HistoryEntry>, HistoryError> {
-    let to = q.to.unwrap_or_else(crate::now_ms);
+    let to = q.to.unwrap_or_else(|| crate::now_ms() + 60_000);
     let from = q.from.unwrap_or(to - DEFAULT_SPAN_MS);
     if from > to {
         return Err(HistoryError::BadQuery("`from` is after `to`".into()));

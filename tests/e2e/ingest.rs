@@ -1,0 +1,236 @@
+//! hazingest against real peers (mosquitto, victoria-metrics): untrusted messages are
+//! refused by reason and never stored; a store outage loses nothing and acknowledges
+//! nothing until written; two instances on a shared subscription split the load with
+//! nothing lost and nothing doubled.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use serde_json::{json, Value};
+
+use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon};
+use hazgate_e2e::http::{self, metric};
+use hazgate_e2e::mqtt::{publish_all, wait_port, Broker};
+use hazgate_e2e::victoria::VictoriaMetrics;
+use hazgate_e2e::{free_ports, Workdir};
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A telemetry message of `n` readings of one device, `seq` and times from `t0`.
+fn telemetry(site: &str, gw: &str, seq: u64, t0: i64, n: usize) -> (String, Vec<u8>) {
+    let readings: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"device": format!("D-{}", i % 10), "point": format!("P{}", i / 10), "ts": t0,
+                   "value": (seq * 100 + i as u64) as f64 / 10.0, "unit": "%LEL", "quality": "good"})
+        })
+        .collect();
+    let m = json!({"kind": "telemetry", "v": 1, "site": site, "gateway": gw, "seq": seq, "readings": readings});
+    (
+        format!("hazard/{site}/{gw}/telemetry"),
+        serde_json::to_vec(&m).unwrap(),
+    )
+}
+
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done().unwrap_or(false) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct Central {
+    _w: Workdir,
+    broker: Broker,
+    vm: VictoriaMetrics,
+    ingests: Vec<(Daemon, u16)>,
+}
+
+/// mosquitto, victoria-metrics and `instances` hazingest sharing one group.
+fn central(instances: usize) -> Central {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path().join("mqtt")).unwrap();
+    // A bounded in-flight window, as a production broker has: the broker, not ingest,
+    // holds what is not yet written.
+    let broker = Broker::start_with(&w.path().join("mqtt"), "max_inflight_messages 50").unwrap();
+    let vm = VictoriaMetrics::start(&w.path().join("vm")).unwrap();
+    let mut ingests = Vec::new();
+    for i in 0..instances {
+        let ports = free_ports(2);
+        let conf = w.write(
+            &format!("central-{i}.toml"),
+            &central_toml(&CentralSetup {
+                broker_port: broker.port,
+                store_url: &vm.url(),
+                client_id: &format!("hazingest-{i}"),
+                web: ports[0],
+                metrics: ports[1],
+            }),
+        );
+        let d = Daemon::ingest(&conf, &w.path().join(format!("ingest-{i}.log"))).unwrap();
+        wait_port(ports[1], Duration::from_secs(10)).unwrap();
+        wait_until(Duration::from_secs(10), "ingest connected", || {
+            Ok(metric(ports[1], "hazingest_mqtt_connected")? == 1.0)
+        })
+        .unwrap();
+        ingests.push((d, ports[1]));
+    }
+    Central {
+        _w: w,
+        broker,
+        vm,
+        ingests,
+    }
+}
+
+#[test]
+fn untrusted_messages_are_refused_by_reason_and_never_stored() {
+    let c = central(1);
+    let metrics = c.ingests[0].1;
+    let t = now_ms();
+    let good = telemetry("S-1", "gw-1", 1, t, 20);
+    let mut v2: Value = serde_json::from_slice(&good.1).unwrap();
+    v2["v"] = json!(2);
+    let mut other_site: Value = serde_json::from_slice(&good.1).unwrap();
+    other_site["site"] = json!("S-2");
+    let mut old: Value = serde_json::from_slice(&good.1).unwrap();
+    old["readings"][0]["ts"] = json!(1000);
+    let mut bad_id: Value = serde_json::from_slice(&good.1).unwrap();
+    bad_id["readings"][3]["device"] = json!("D 1,x=y");
+    let status = json!({"kind": "status", "v": 1, "site": "S-1", "gateway": "gw-1", "seq": 1,
+        "state": "online", "ts": t, "version": "x", "config_hash": "h", "boot_ts": t});
+    let topic = good.0.clone();
+    let bytes = |v: &Value| serde_json::to_vec(v).unwrap();
+    let bad = vec![
+        (topic.clone(), vec![b'{'; 2 << 20]),
+        (topic.clone(), b"\xff\xfe not json".to_vec()),
+        (topic.clone(), bytes(&v2)),
+        (topic.clone(), br#"{"kind":"telemetry","v":1,"site":"S-1"}"#.to_vec()),
+        ("hazard/S-1/gw!1/telemetry".to_string(), good.1.clone()),
+        (topic.clone(), bytes(&status)),
+        (topic.clone(), bytes(&other_site)),
+        (topic.clone(), bytes(&old)),
+        (topic.clone(), bytes(&bad_id)),
+    ];
+    publish_all(c.broker.port, &bad).unwrap();
+    publish_all(c.broker.port, &[good]).unwrap();
+    wait_until(Duration::from_secs(20), "the good readings written", || {
+        Ok(metric(metrics, "hazingest_readings_written_total")? >= 20.0)
+    })
+    .unwrap();
+    for (reason, n) in [
+        ("too_large", 1.0),
+        ("not_json", 1.0),
+        ("unsupported_version", 1.0),
+        ("malformed", 1.0),
+        ("unknown_topic", 1.0),
+        ("kind_mismatch", 1.0),
+        ("origin_mismatch", 1.0),
+        ("bad_content", 2.0),
+    ] {
+        let got = metric(metrics, &format!("hazingest_rejected_total{{reason=\"{reason}\"}}")).unwrap();
+        assert_eq!(got, n, "{reason}");
+    }
+    // Only the good message's readings, each once.
+    assert_eq!(c.vm.count(r#"{__name__="reading_quality"}"#).unwrap(), 20);
+    assert_eq!(metric(metrics, "hazingest_readings_written_total").unwrap(), 20.0);
+    // The refusals were acknowledged: nothing is held, and the broker has nothing to resend.
+    assert_eq!(metric(metrics, "hazingest_pending_bytes").unwrap(), 0.0);
+}
+
+#[test]
+fn a_store_outage_loses_nothing_and_acknowledges_nothing_unwritten() {
+    let mut c = central(1);
+    let metrics = c.ingests[0].1;
+    c.vm.stop();
+    let t = now_ms() - 3_600_000;
+    let batch: Vec<_> = (0..100)
+        .map(|i| telemetry("S-OUT", "gw-1", i + 1, t + i as i64 * 1000, 50))
+        .collect();
+    publish_all(c.broker.port, &batch).unwrap();
+    wait_until(Duration::from_secs(20), "write failures", || {
+        Ok(metric(metrics, "hazingest_write_failures_total")? >= 1.0)
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(metric(metrics, "hazingest_readings_written_total").unwrap(), 0.0);
+    assert_eq!(metric(metrics, "hazingest_store_up").unwrap(), 0.0);
+    let (status, health) = http::request(metrics, "GET", "/health", None).unwrap();
+    assert_eq!(status, 503, "{health}");
+    assert!(health.contains("\"store_up\":false"), "{health}");
+    // Held memory stays bounded by the broker's window, not the backlog.
+    let pending = metric(metrics, "hazingest_pending_bytes").unwrap();
+    assert!(pending > 0.0 && pending < 64.0 * 1024.0 * 1024.0, "{pending}");
+
+    // A restart of ingest during the outage: the broker keeps the unacknowledged messages.
+    c.ingests[0].0.stop(Duration::from_secs(30));
+    c.ingests[0].0.restart().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    c.vm.restart().unwrap();
+    wait_until(Duration::from_secs(60), "the backlog written", || {
+        Ok(c.vm.count(r#"{__name__="reading_quality",site="S-OUT"}"#)? >= 5000)
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        c.vm.count(r#"{__name__="reading_quality",site="S-OUT"}"#).unwrap(),
+        5000
+    );
+    assert_eq!(
+        c.vm.count(r#"{__name__="reading_value",site="S-OUT"}"#).unwrap(),
+        5000
+    );
+    wait_until(Duration::from_secs(20), "store up", || {
+        Ok(metric(metrics, "hazingest_store_up")? == 1.0)
+    })
+    .unwrap();
+}
+
+#[test]
+fn two_instances_split_the_load_with_nothing_lost_or_doubled() {
+    let c = central(2);
+    let t = now_ms() - 3_600_000;
+    let batch: Vec<_> = (0..400)
+        .map(|i| telemetry("S-SPLIT", "gw-1", i + 1, t + i as i64 * 1000, 25))
+        .collect();
+    publish_all(c.broker.port, &batch).unwrap();
+    let taken = || -> Result<Vec<f64>> {
+        c.ingests
+            .iter()
+            .map(|(_, m)| metric(*m, "hazingest_messages_total{kind=\"telemetry\"}"))
+            .collect()
+    };
+    wait_until(Duration::from_secs(60), "all messages taken", || {
+        Ok(taken()?.iter().sum::<f64>() >= 400.0)
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let per_instance = taken().unwrap();
+    // Each message went to exactly one instance, and both took a real share.
+    assert_eq!(per_instance.iter().sum::<f64>(), 400.0, "{per_instance:?}");
+    assert!(per_instance.iter().all(|&n| n >= 40.0), "{per_instance:?}");
+    wait_until(Duration::from_secs(30), "all readings stored", || {
+        Ok(c.vm.count(r#"{__name__="reading_quality",site="S-SPLIT"}"#)? >= 10_000)
+    })
+    .unwrap();
+    let written: f64 = c
+        .ingests
+        .iter()
+        .map(|(_, m)| metric(*m, "hazingest_readings_written_total").unwrap())
+        .sum();
+    assert_eq!(written, 10_000.0);
+    assert_eq!(
+        c.vm.count(r#"{__name__="reading_quality",site="S-SPLIT"}"#).unwrap(),
+        10_000
+    );
+}

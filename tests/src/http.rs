@@ -1,0 +1,95 @@
+//! A plain HTTP/1.1 client over a TCP socket, enough for tests to ask VictoriaMetrics,
+//! hazingest and chromedriver: one request per connection, chunked answers understood.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+/// Sends one request to 127.0.0.1:`port`; returns the status and the body.
+pub fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))
+        .with_context(|| format!("connecting to 127.0.0.1:{port}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no HTTP header in the answer")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no status in the answer")?;
+    let mut payload = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        payload = dechunk(&payload)?;
+    }
+    Ok((status, String::from_utf8_lossy(&payload).to_string()))
+}
+
+pub fn get(port: u16, path: &str) -> Result<String> {
+    let (status, body) = request(port, "GET", path, None)?;
+    if !(200..300).contains(&status) {
+        bail!("GET {path}: HTTP {status}: {body}");
+    }
+    Ok(body)
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("bad chunk")?;
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&data[..line_end])
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim(),
+            16,
+        )?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&data[..size.min(data.len())]);
+        data = &data[(size + 2).min(data.len())..];
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The value of one line of a Prometheus text page, e.g. `hazingest_readings_written_total`
+/// or `hazingest_rejected_total{reason="too_large"}`.
+pub fn metric(port: u16, name: &str) -> Result<f64> {
+    let page = get(port, "/metrics")?;
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .with_context(|| format!("no {name} in /metrics"))
+}
