@@ -214,15 +214,26 @@ fn stored_readings(vm: &VictoriaMetrics) -> Result<(Samples, usize)> {
     Ok((out, total))
 }
 
-/// Distinct alarm events published: (device, point, event, level, ts).
-fn published_alarms(sub: &Subscriber) -> BTreeSet<(String, String, String, String, i64)> {
+/// What tells alarm events apart: device, point, hazard source, condition, event, level.
+type AlarmKey = (String, String, String, String, String, String, i64);
+
+/// Distinct alarm events published.
+fn published_alarms(sub: &Subscriber) -> BTreeSet<AlarmKey> {
     sub.snapshot()
         .iter()
         .filter(|m| m.topic.ends_with("/alarm"))
         .map(|m| {
             let j = m.json();
             let s = |k: &str| j[k].as_str().unwrap_or("").to_string();
-            (s("device"), s("point"), s("event"), s("level"), j["ts"].as_i64().unwrap())
+            (
+                s("device"),
+                s("point"),
+                s("hazard_source"),
+                s("condition"),
+                s("event"),
+                s("level"),
+                j["ts"].as_i64().unwrap(),
+            )
         })
         .collect()
 }
@@ -233,7 +244,7 @@ fn a_minute_of_failures_loses_nothing_and_doubles_nothing() {
     let sub = Subscriber::start(r.broker.port, "hazard/#").unwrap();
     let started = Instant::now();
     let pause = |s: u64| std::thread::sleep(Duration::from_secs(s));
-    pause(6);
+    pause(8);
     set_gas(&r.sim, 60.0); // red
     pause(3);
     r.gateway.kill(); // SIGKILL, as a power cut
@@ -254,7 +265,7 @@ fn a_minute_of_failures_loses_nothing_and_doubles_nothing() {
     let rest = Duration::from_secs(30).saturating_sub(outage.elapsed());
     std::thread::sleep(rest);
     r.vm.restart().unwrap();
-    pause(5);
+    pause(8);
     assert!(started.elapsed() >= Duration::from_secs(60));
     assert!(r.gateway.stop(Duration::from_secs(20)), "gateway stops cleanly");
 
@@ -294,6 +305,8 @@ fn a_minute_of_failures_loses_nothing_and_doubles_nothing() {
                 (
                     s.label("device").to_string(),
                     s.label("point").to_string(),
+                    s.label("hazard_source").to_string(),
+                    s.label("condition").to_string(),
                     s.label("event").to_string(),
                     s.label("level").to_string(),
                     *ts,
