@@ -2,7 +2,9 @@
 
 mod alarm;
 mod alarm_latency;
+mod ingest;
 mod poll_throughput;
+mod process;
 mod report;
 mod store;
 mod uplink;
@@ -32,6 +34,8 @@ enum Bench {
     Uplink,
     /// The per-point alarm state machine: evaluations per second on one core.
     Alarm,
+    /// Central ingest into victoria-metrics: readings per second, CPU, peak RSS.
+    Ingest,
     /// All of the above.
     All,
     /// (internal) the minimal responder the ceiling is measured with.
@@ -73,6 +77,9 @@ fn main() -> Result<()> {
     if all || matches!(which, Bench::Alarm) {
         sections.push(("alarm", alarm::run()?));
         sections.push(("alarm-latency", alarm_latency::run()?));
+    }
+    if all || matches!(which, Bench::Ingest) {
+        sections.push(("ingest", ingest::run()?));
     }
     for (key, table) in &sections {
         table.print();

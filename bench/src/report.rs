@@ -95,3 +95,8 @@ pub fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     format!("{cores} cores, {cpu}")
 }
+
+/// "target: met" or "target: NOT met".
+pub fn verdict(ok: bool, target: &str) -> String {
+    format!("{target}: {}", if ok { "met" } else { "NOT met" })
+}

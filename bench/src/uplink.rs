@@ -13,7 +13,8 @@ use hazgate_e2e::mqtt::Broker;
 use hazgate_e2e::{free_port, free_ports, Sim};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use crate::report::{machine, Table};
+use crate::process::{cpu_seconds, peak_rss_mib};
+use crate::report::{machine, verdict, Table};
 
 /// What the counting subscriber has seen.
 #[derive(Default)]
@@ -125,27 +126,6 @@ fn count(c: &Counts, payload: &[u8]) {
     }
     c.in_window.fetch_add(inside, Ordering::Relaxed);
     c.newest_ts.fetch_max(newest, Ordering::Relaxed);
-}
-
-/// CPU seconds a process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
-
-/// Peak resident memory of a process, MiB.
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map(|kib| kib / 1024.0)
-        .unwrap_or(0.0)
 }
 
 fn now_ms() -> i64 {
@@ -360,8 +340,4 @@ pub fn run(_root: &Path) -> Result<Vec<Table>> {
         rows,
         notes,
     }])
-}
-
-fn verdict(ok: bool, target: &str) -> String {
-    format!("{target}: {}", if ok { "met" } else { "NOT met" })
 }

@@ -103,7 +103,16 @@ pub fn parse_central(source: &SourceText) -> Result<CentralConfig, ConfigErrors>
     let base = source.path.parent().unwrap_or(Path::new(".")).to_path_buf();
 
     let ingest = resolve_ingest(raw.ingest.as_ref(), &mut diag);
-    let default_client_id = format!("hazingest-{}", std::process::id());
+    // Stable across restarts, so the broker's persistent session (and what it holds while
+    // this instance is down) is found again; two instances on one host set their own.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let default_client_id = if host.is_empty() {
+        "hazingest".to_string()
+    } else {
+        format!("hazingest-{host}")
+    };
     let mqtt = resolve_uplink(&raw.mqtt, "mqtt", default_client_id, &base, &mut diag);
     let store = resolve_store(&raw.store, &base, &mut diag);
     let web = raw
@@ -190,12 +199,14 @@ fn resolve_store(raw: &RawTimeSeriesStore, base: &Path, diag: &mut Diagnostics) 
     let host = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));
-    if !matches!(host, Some(h) if !h.is_empty() && !h.starts_with(['/', ':'])) {
+    // The client puts its own path (/api/v2/write) on the address; a path given here would
+    // be dropped without a word, so it is refused.
+    if !matches!(host, Some(h) if !h.is_empty() && !h.starts_with(['/', ':']) && !h.contains(['/', '?', '#'])) {
         diag.error(
             Some(raw.url.span()),
             "store.url",
             format!(
-                "\"{}\" is not the address of an InfluxDB v2 API; write e.g. \"http://127.0.0.1:8428\" (VictoriaMetrics) or \"http://127.0.0.1:8086\" (InfluxDB)",
+                "\"{}\" is not the address of an InfluxDB v2 API; write scheme, host and port only, e.g. \"http://127.0.0.1:8428\" (VictoriaMetrics) or \"http://127.0.0.1:8086\" (InfluxDB)",
                 raw.url.get_ref()
             ),
         );
@@ -288,7 +299,7 @@ mod tests {
     #[test]
     fn every_error_is_located() {
         let e = parse(
-            "[mqtt]\nbroker = \"tcp://x\"\n[ingest]\ngroup = \"a/b\"\n[store]\nurl = \"localhost:8428\"\nbatch_lines = 0\n[web]\nlisten = \"everywhere\"\n",
+            "[mqtt]\nbroker = \"tcp://x\"\n[ingest]\ngroup = \"a/b\"\n[store]\nurl = \"http://h:8428/insert/0\"\nbatch_lines = 0\n[web]\nlisten = \"everywhere\"\n",
         )
         .unwrap_err()
         .to_string();

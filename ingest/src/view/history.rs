@@ -89,11 +89,8 @@ pub async fn alarm_history(
         selector.push_str(&format!(r#",level=~"{}""#, names.join("|")));
     }
     selector.push('}');
-    let mut url = store.base.clone();
-    url.set_path("/api/v1/export");
     let response = store
-        .http
-        .get(url)
+        .get("/api/v1/export")
         .query(&[
             ("match[]", selector.as_str()),
             ("start", &(from as f64 / 1000.0).to_string()),

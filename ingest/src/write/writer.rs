@@ -37,8 +37,9 @@ pub struct StoreClient {
     org: String,
     bucket: String,
     /// For the read side (history), which the write client does not cover.
-    pub http: reqwest::Client,
-    pub base: reqwest::Url,
+    http: reqwest::Client,
+    base: reqwest::Url,
+    token: Option<String>,
 }
 
 impl StoreClient {
@@ -61,7 +62,7 @@ impl StoreClient {
             builder(),
             cfg.url.clone(),
             cfg.org.clone(),
-            token,
+            token.clone(),
         )
         .build()
         .map_err(|e| WriteError::Settings(e.to_string()))?;
@@ -74,7 +75,19 @@ impl StoreClient {
             bucket: cfg.bucket.clone(),
             http,
             base,
+            token: (!token.is_empty()).then_some(token),
         })
+    }
+
+    /// A read request to the store, with the token if there is one.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        let mut url = self.base.clone();
+        url.set_path(path);
+        let request = self.http.get(url);
+        match &self.token {
+            Some(t) => request.header("Authorization", format!("Token {t}")),
+            None => request,
+        }
     }
 
     pub async fn write(&self, body: Bytes) -> Result<(), WriteError> {
