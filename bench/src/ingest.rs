@@ -8,10 +8,10 @@ use anyhow::{ensure, Context, Result};
 use serde_json::json;
 
 use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon};
+use hazgate_e2e::free_ports;
 use hazgate_e2e::http::metric;
 use hazgate_e2e::mqtt::{publish_all, wait_port, Broker};
 use hazgate_e2e::victoria::VictoriaMetrics;
-use hazgate_e2e::free_ports;
 
 use crate::process::{cpu_seconds, peak_rss_mib};
 use crate::report::{machine, verdict, Table};
@@ -68,7 +68,10 @@ pub fn run() -> Result<Table> {
     wait(Duration::from_secs(10), || {
         metric(ports[1], "hazingest_mqtt_connected").ok() == Some(1.0)
     })?;
-    ensure!(ingest.stop(Duration::from_secs(10)), "hazingest did not stop");
+    ensure!(
+        ingest.stop(Duration::from_secs(10)),
+        "hazingest did not stop"
+    );
     let t0 = now_ms() - 2 * 3_600_000;
     let backlog: Vec<_> = (0..MESSAGES).map(|i| message(i, t0)).collect();
     let bytes: usize = backlog.iter().map(|(_, p)| p.len()).sum();
@@ -88,7 +91,10 @@ pub fn run() -> Result<Table> {
     let rss = peak_rss_mib(pid);
     let rate = total / elapsed;
     let stored = vm.count(r#"{__name__="reading_quality",site="BENCH"}"#)? as f64;
-    ensure!(stored == total, "victoria-metrics holds {stored} of {total} readings");
+    ensure!(
+        stored == total,
+        "victoria-metrics holds {stored} of {total} readings"
+    );
     drop(ingest);
 
     Ok(Table {

@@ -152,8 +152,8 @@ fn resolve_ingest(raw: Option<&RawIngest>, diag: &mut Diagnostics) -> IngestSett
         }
         None => "hazingest".to_string(),
     };
-    let mut size = |v: Option<&Spanned<ByteSize>>, field: &str, min: u64, max: u64, default: u64| {
-        match v {
+    let mut size =
+        |v: Option<&Spanned<ByteSize>>, field: &str, min: u64, max: u64, default: u64| match v {
             Some(s) if (min..=max).contains(&s.get_ref().0) => s.get_ref().0 as usize,
             Some(s) => {
                 diag.error(
@@ -164,8 +164,7 @@ fn resolve_ingest(raw: Option<&RawIngest>, diag: &mut Diagnostics) -> IngestSett
                 default as usize
             }
             None => default as usize,
-        }
-    };
+        };
     let max_message_size = size(
         raw.and_then(|r| r.max_message_size.as_ref()),
         "ingest.max_message_size",
@@ -201,7 +200,8 @@ fn resolve_store(raw: &RawTimeSeriesStore, base: &Path, diag: &mut Diagnostics) 
         .or_else(|| url.strip_prefix("https://"));
     // The client puts its own path (/api/v2/write) on the address; a path given here would
     // be dropped without a word, so it is refused.
-    if !matches!(host, Some(h) if !h.is_empty() && !h.starts_with(['/', ':']) && !h.contains(['/', '?', '#'])) {
+    if !matches!(host, Some(h) if !h.is_empty() && !h.starts_with(['/', ':']) && !h.contains(['/', '?', '#']))
+    {
         diag.error(
             Some(raw.url.span()),
             "store.url",
@@ -316,9 +316,10 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_the_file() {
-        let e = parse("[mqtt]\nbroker = \"mqtt://h\"\n[store]\nurl = \"http://h\"\ntoken = \"x\"\n")
-            .unwrap_err()
-            .to_string();
+        let e =
+            parse("[mqtt]\nbroker = \"mqtt://h\"\n[store]\nurl = \"http://h\"\ntoken = \"x\"\n")
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("token_file"), "{e}");
     }
 }

@@ -29,7 +29,12 @@ pub async fn run(config: CentralConfig) -> Result<()> {
     let view = Arc::new(View::default());
 
     if let Some(addr) = config.web {
-        serve("regulator view", addr, view::router(view.clone(), store.clone())).await?;
+        serve(
+            "regulator view",
+            addr,
+            view::router(view.clone(), store.clone()),
+        )
+        .await?;
     }
     if let Some(addr) = config.metrics {
         serve("metrics", addr, ops::router(metrics.clone())).await?;

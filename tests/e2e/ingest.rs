@@ -98,7 +98,12 @@ fn untrusted_messages_are_refused_by_reason_and_never_stored() {
     let c = central(1);
     let metrics = c.ingests[0].1;
     let t = now_ms();
-    let good = telemetry("S-1", "gw-1", 1, t, 20);
+    let mut good = telemetry("S-1", "gw-1", 1, t, 20);
+    // A unit that needs every escape of the line protocol.
+    let unit = r"m H2O, a=b\c";
+    let mut g: Value = serde_json::from_slice(&good.1).unwrap();
+    g["readings"][0]["unit"] = json!(unit);
+    good.1 = serde_json::to_vec(&g).unwrap();
     let mut v2: Value = serde_json::from_slice(&good.1).unwrap();
     v2["v"] = json!(2);
     let mut other_site: Value = serde_json::from_slice(&good.1).unwrap();
@@ -115,7 +120,10 @@ fn untrusted_messages_are_refused_by_reason_and_never_stored() {
         (topic.clone(), vec![b'{'; 2 << 20]),
         (topic.clone(), b"\xff\xfe not json".to_vec()),
         (topic.clone(), bytes(&v2)),
-        (topic.clone(), br#"{"kind":"telemetry","v":1,"site":"S-1"}"#.to_vec()),
+        (
+            topic.clone(),
+            br#"{"kind":"telemetry","v":1,"site":"S-1"}"#.to_vec(),
+        ),
         ("hazard/S-1/gw!1/telemetry".to_string(), good.1.clone()),
         (topic.clone(), bytes(&status)),
         (topic.clone(), bytes(&other_site)),
@@ -138,12 +146,24 @@ fn untrusted_messages_are_refused_by_reason_and_never_stored() {
         ("origin_mismatch", 1.0),
         ("bad_content", 2.0),
     ] {
-        let got = metric(metrics, &format!("hazingest_rejected_total{{reason=\"{reason}\"}}")).unwrap();
+        let got = metric(
+            metrics,
+            &format!("hazingest_rejected_total{{reason=\"{reason}\"}}"),
+        )
+        .unwrap();
         assert_eq!(got, n, "{reason}");
     }
-    // Only the good message's readings, each once.
+    // Only the good message's readings, each once, with their labels intact.
     assert_eq!(c.vm.count(r#"{__name__="reading_quality"}"#).unwrap(), 20);
-    assert_eq!(metric(metrics, "hazingest_readings_written_total").unwrap(), 20.0);
+    let series =
+        c.vm.export(r#"{__name__="reading_value",device="D-0",point="P0"}"#)
+            .unwrap();
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].label("unit"), unit);
+    assert_eq!(
+        metric(metrics, "hazingest_readings_written_total").unwrap(),
+        20.0
+    );
     // The refusals were acknowledged: nothing is held, and the broker has nothing to resend.
     assert_eq!(metric(metrics, "hazingest_pending_bytes").unwrap(), 0.0);
 }
@@ -163,14 +183,20 @@ fn a_store_outage_loses_nothing_and_acknowledges_nothing_unwritten() {
     })
     .unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(metric(metrics, "hazingest_readings_written_total").unwrap(), 0.0);
+    assert_eq!(
+        metric(metrics, "hazingest_readings_written_total").unwrap(),
+        0.0
+    );
     assert_eq!(metric(metrics, "hazingest_store_up").unwrap(), 0.0);
     let (status, health) = http::request(metrics, "GET", "/health", None).unwrap();
     assert_eq!(status, 503, "{health}");
     assert!(health.contains("\"store_up\":false"), "{health}");
     // Held memory stays bounded by the broker's window, not the backlog.
     let pending = metric(metrics, "hazingest_pending_bytes").unwrap();
-    assert!(pending > 0.0 && pending < 64.0 * 1024.0 * 1024.0, "{pending}");
+    assert!(
+        pending > 0.0 && pending < 64.0 * 1024.0 * 1024.0,
+        "{pending}"
+    );
 
     // A restart of ingest during the outage: the broker keeps the unacknowledged messages.
     c.ingests[0].0.stop(Duration::from_secs(30));
@@ -183,11 +209,13 @@ fn a_store_outage_loses_nothing_and_acknowledges_nothing_unwritten() {
     .unwrap();
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
-        c.vm.count(r#"{__name__="reading_quality",site="S-OUT"}"#).unwrap(),
+        c.vm.count(r#"{__name__="reading_quality",site="S-OUT"}"#)
+            .unwrap(),
         5000
     );
     assert_eq!(
-        c.vm.count(r#"{__name__="reading_value",site="S-OUT"}"#).unwrap(),
+        c.vm.count(r#"{__name__="reading_value",site="S-OUT"}"#)
+            .unwrap(),
         5000
     );
     wait_until(Duration::from_secs(20), "store up", || {
@@ -220,7 +248,9 @@ fn two_instances_split_the_load_with_nothing_lost_or_doubled() {
     assert_eq!(per_instance.iter().sum::<f64>(), 400.0, "{per_instance:?}");
     assert!(per_instance.iter().all(|&n| n >= 40.0), "{per_instance:?}");
     wait_until(Duration::from_secs(30), "all readings stored", || {
-        Ok(c.vm.count(r#"{__name__="reading_quality",site="S-SPLIT"}"#)? >= 10_000)
+        Ok(c.vm
+            .count(r#"{__name__="reading_quality",site="S-SPLIT"}"#)?
+            >= 10_000)
     })
     .unwrap();
     let written: f64 = c
@@ -230,7 +260,36 @@ fn two_instances_split_the_load_with_nothing_lost_or_doubled() {
         .sum();
     assert_eq!(written, 10_000.0);
     assert_eq!(
-        c.vm.count(r#"{__name__="reading_quality",site="S-SPLIT"}"#).unwrap(),
+        c.vm.count(r#"{__name__="reading_quality",site="S-SPLIT"}"#)
+            .unwrap(),
         10_000
     );
+}
+
+#[test]
+fn check_accepts_the_example_and_locates_errors() {
+    let example = hazgate_e2e::workspace().join("examples/central.toml");
+    let out = std::process::Command::new(hazgate_e2e::bin("hazingest"))
+        .args(["check", "-c"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let w = Workdir::new();
+    let bad = w.write(
+        "central.toml",
+        "[mqtt]\nbroker = \"mqtt://127.0.0.1:1883\"\n[store]\nurl = \"http://127.0.0.1:8428\"\nbatch_interval = \"forever\"\n",
+    );
+    let out = std::process::Command::new(hazgate_e2e::bin("hazingest"))
+        .args(["run", "-c"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("central.toml:5"), "{err}");
 }

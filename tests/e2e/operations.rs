@@ -17,7 +17,6 @@ fn site_text(broker: &str, tcp: u16, metrics: u16, devices: &[&str]) -> String {
     s
 }
 
-
 fn devices_seen(sub: &Subscriber) -> std::collections::BTreeSet<String> {
     sub.snapshot()
         .iter()
@@ -121,8 +120,7 @@ fn metrics_and_health_answer() {
     assert!(polls >= 5, "{polls} polls in 2s at 200ms");
     let h = http::get(metrics, "/health").unwrap();
     assert!(
-        h.contains("\"status\":\"ok\"")
-            && h.contains("\"connected\":true"),
+        h.contains("\"status\":\"ok\"") && h.contains("\"connected\":true"),
         "{h}"
     );
     assert_eq!(http::request(metrics, "GET", "/nope", None).unwrap().0, 404);

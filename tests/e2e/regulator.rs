@@ -125,7 +125,9 @@ const CH1_COLOUR: &str = r#"const b = document.querySelector('tr.alarm[data-devi
 fn an_alarm_from_hazsim_turns_the_page_red_within_2s_and_clears() {
     let r = rig();
     let browser = Browser::start().unwrap();
-    browser.open(&format!("http://127.0.0.1:{}/", r.web)).unwrap();
+    browser
+        .open(&format!("http://127.0.0.1:{}/", r.web))
+        .unwrap();
     browser
         .wait_until(GATEWAY_LEVEL, &json!("none"), Duration::from_secs(20))
         .unwrap();
@@ -154,7 +156,9 @@ fn an_alarm_from_hazsim_turns_the_page_red_within_2s_and_clears() {
     let rows = r#"return [...document.querySelectorAll('#history tbody tr')].map(t => t.dataset.event + ':' + t.dataset.level);"#;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        browser.eval("document.querySelector('#history-filter button').click(); return 1;").unwrap();
+        browser
+            .eval("document.querySelector('#history-filter button').click(); return 1;")
+            .unwrap();
         std::thread::sleep(Duration::from_millis(500));
         let got = browser.eval(rows).unwrap().to_string();
         if got.contains("raise:red") && got.contains("clear:none") {
@@ -168,7 +172,10 @@ fn an_alarm_from_hazsim_turns_the_page_red_within_2s_and_clears() {
     std::thread::sleep(Duration::from_secs(1));
     let got = browser.eval(rows).unwrap();
     let got: Vec<String> = serde_json::from_value(got).unwrap();
-    assert!(!got.is_empty() && got.iter().all(|e| e.ends_with(":red")), "{got:?}");
+    assert!(
+        !got.is_empty() && got.iter().all(|e| e.ends_with(":red")),
+        "{got:?}"
+    );
     let _ = (&r.w, &r.broker, &r.vm, &r.gateway, &r.ingest, r.metrics);
 }
 
@@ -190,13 +197,23 @@ type Samples = BTreeMap<(String, String), BTreeSet<i64>>;
 
 fn published_readings(sub: &Subscriber) -> Samples {
     let mut out = Samples::new();
-    for m in sub.snapshot().iter().filter(|m| m.topic.ends_with("/telemetry")) {
+    for m in sub
+        .snapshot()
+        .iter()
+        .filter(|m| m.topic.ends_with("/telemetry"))
+    {
         let j = m.json();
-        assert_ne!(j["kind"], "gap", "the gateway's store never filled, yet it reports a gap");
+        assert_ne!(
+            j["kind"], "gap",
+            "the gateway's store never filled, yet it reports a gap"
+        );
         for r in j["readings"].as_array().unwrap() {
-            out.entry((r["device"].as_str().unwrap().into(), r["point"].as_str().unwrap().into()))
-                .or_default()
-                .insert(r["ts"].as_i64().unwrap());
+            out.entry((
+                r["device"].as_str().unwrap().into(),
+                r["point"].as_str().unwrap().into(),
+            ))
+            .or_default()
+            .insert(r["ts"].as_i64().unwrap());
         }
     }
     out
@@ -253,7 +270,10 @@ fn a_minute_of_failures_loses_nothing_and_doubles_nothing() {
     pause(4);
     set_gas(&r.sim, 30.0); // de-escalates to yellow
     pause(3);
-    assert!(r.ingest.stop(Duration::from_secs(20)), "ingest stops cleanly");
+    assert!(
+        r.ingest.stop(Duration::from_secs(20)),
+        "ingest stops cleanly"
+    );
     r.ingest.restart().unwrap();
     pause(3);
     r.vm.stop(); // the store is gone for 30 s
@@ -267,37 +287,50 @@ fn a_minute_of_failures_loses_nothing_and_doubles_nothing() {
     r.vm.restart().unwrap();
     pause(8);
     assert!(started.elapsed() >= Duration::from_secs(60));
-    assert!(r.gateway.stop(Duration::from_secs(20)), "gateway stops cleanly");
+    assert!(
+        r.gateway.stop(Duration::from_secs(20)),
+        "gateway stops cleanly"
+    );
 
     // Everything published reaches the store, once.
     let published = published_readings(&sub);
     let expected: usize = published.values().map(BTreeSet::len).sum();
     assert!(expected > 500, "only {expected} readings in a minute");
-    wait_until(Duration::from_secs(60), "every published reading stored", || {
-        Ok(stored_readings(&r.vm)?.1 >= expected)
-    })
+    wait_until(
+        Duration::from_secs(60),
+        "every published reading stored",
+        || Ok(stored_readings(&r.vm)?.1 >= expected),
+    )
     .unwrap_or_else(|e| {
         let (stored, total) = stored_readings(&r.vm).unwrap();
         let missing: usize = published
             .iter()
-            .map(|(k, ts)| ts.difference(stored.get(k).unwrap_or(&BTreeSet::new())).count())
+            .map(|(k, ts)| {
+                ts.difference(stored.get(k).unwrap_or(&BTreeSet::new()))
+                    .count()
+            })
             .sum();
         panic!("{e}: {total} stored of {expected}, {missing} missing");
     });
     std::thread::sleep(Duration::from_secs(2));
     let (stored, total) = stored_readings(&r.vm).unwrap();
-    assert_eq!(stored, published, "the store differs from what was published");
+    assert_eq!(
+        stored, published,
+        "the store differs from what was published"
+    );
     assert_eq!(total, expected, "a reading is stored twice");
-    assert_eq!(metric(r.metrics, "hazingest_lines_refused_total").unwrap(), 0.0);
+    assert_eq!(
+        metric(r.metrics, "hazingest_lines_refused_total").unwrap(),
+        0.0
+    );
 
     // Every alarm event is in the store and on the page.
     let alarms = published_alarms(&sub);
     let point_alarms: Vec<_> = alarms.iter().filter(|a| a.0 == "GD-101").collect();
     assert!(point_alarms.len() >= 4, "{alarms:?}");
-    let stored_alarms = r
-        .vm
-        .export(&format!(r#"{{__name__="alarm_level_code",site="{SITE}"}}"#))
-        .unwrap();
+    let stored_alarms =
+        r.vm.export(&format!(r#"{{__name__="alarm_level_code",site="{SITE}"}}"#))
+            .unwrap();
     let stored_alarm_set: BTreeSet<_> = stored_alarms
         .iter()
         .flat_map(|s| {
@@ -316,12 +349,17 @@ fn a_minute_of_failures_loses_nothing_and_doubles_nothing() {
         .collect();
     assert_eq!(stored_alarm_set, alarms);
     assert_eq!(
-        stored_alarms.iter().map(|s| s.timestamps.len()).sum::<usize>(),
+        stored_alarms
+            .iter()
+            .map(|s| s.timestamps.len())
+            .sum::<usize>(),
         alarms.len()
     );
 
     let browser = Browser::start().unwrap();
-    browser.open(&format!("http://127.0.0.1:{}/", r.web)).unwrap();
+    browser
+        .open(&format!("http://127.0.0.1:{}/", r.web))
+        .unwrap();
     let shown = r#"return [...document.querySelectorAll('#history tbody tr')].length;"#;
     browser
         .wait_until(shown, &json!(alarms.len()), Duration::from_secs(20))
@@ -329,6 +367,9 @@ fn a_minute_of_failures_loses_nothing_and_doubles_nothing() {
     let raises: Value = browser
         .eval(r#"return [...document.querySelectorAll('#history tbody tr[data-event="raise"]')].map(t => t.dataset.level);"#)
         .unwrap();
-    assert!(raises.as_array().unwrap().iter().any(|l| l == "red"), "{raises}");
+    assert!(
+        raises.as_array().unwrap().iter().any(|l| l == "red"),
+        "{raises}"
+    );
     let _ = &r.w;
 }

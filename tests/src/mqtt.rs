@@ -234,14 +234,20 @@ pub fn publish_all(port: u16, messages: &[(String, Vec<u8>)]) -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let mut o = MqttOptions::new(format!("test-pub-{}", crate::free_port()), "127.0.0.1", port);
+        let mut o = MqttOptions::new(
+            format!("test-pub-{}", crate::free_port()),
+            "127.0.0.1",
+            port,
+        );
         o.set_max_packet_size(1 << 24, 1 << 24);
         o.set_inflight(100);
         let (client, mut eventloop) = AsyncClient::new(o, 1000);
         let owned: Vec<(String, Vec<u8>)> = messages.to_vec();
         let sender = tokio::spawn(async move {
             for (topic, payload) in owned {
-                client.publish(topic, QoS::AtLeastOnce, false, payload).await?;
+                client
+                    .publish(topic, QoS::AtLeastOnce, false, payload)
+                    .await?;
             }
             anyhow::Ok(client)
         });

@@ -124,7 +124,11 @@ impl VictoriaMetrics {
 
     /// Samples matching the selector, summed over series.
     pub fn count(&self, selector: &str) -> Result<usize> {
-        Ok(self.export(selector)?.iter().map(|s| s.timestamps.len()).sum())
+        Ok(self
+            .export(selector)?
+            .iter()
+            .map(|s| s.timestamps.len())
+            .sum())
     }
 }
 

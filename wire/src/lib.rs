@@ -8,8 +8,8 @@ mod messages;
 mod reading;
 mod topics;
 
-pub use ids::{valid_id, ID_RULE};
 pub use alarm::{ActiveAlarm, AlarmEvent, Condition, EventKind, Level, SourceLevel, State};
+pub use ids::{valid_id, ID_RULE};
 pub use messages::{Envelope, Gap, Health, Message, Presence, Status, StoreHealth, Telemetry};
 pub use reading::{Quality, Reading, Reason, Value};
 pub use topics::{topic, TopicKind};

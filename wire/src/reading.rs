@@ -66,7 +66,10 @@ impl Reason {
     /// A stable number for stores that keep numbers only (1 = out_of_range ... 10 =
     /// connection_lost, in the order above); never reused.
     pub fn code(self) -> u8 {
-        Self::ALL.iter().position(|r| *r == self).map_or(0, |i| i as u8 + 1)
+        Self::ALL
+            .iter()
+            .position(|r| *r == self)
+            .map_or(0, |i| i as u8 + 1)
     }
 
     pub fn as_str(self) -> &'static str {

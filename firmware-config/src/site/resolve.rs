@@ -51,13 +51,10 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
         gateway: checked_id(&raw.site.gateway, "site.gateway", &mut diag),
     };
     let profile_dirs: Vec<PathBuf> = raw.site.profile_dirs.iter().map(|d| base.join(d)).collect();
-    let uplink = raw
-        .uplink
-        .as_ref()
-        .and_then(|u| {
-            let client_id = format!("hazgate-{}-{}", site.id, site.gateway);
-            resolve_uplink(u, "uplink", client_id, &base, &mut diag)
-        });
+    let uplink = raw.uplink.as_ref().and_then(|u| {
+        let client_id = format!("hazgate-{}-{}", site.id, site.gateway);
+        resolve_uplink(u, "uplink", client_id, &base, &mut diag)
+    });
     let store = resolve_store(raw.store.as_ref(), &base, &mut diag);
     let metrics = raw
         .metrics

@@ -50,7 +50,10 @@ fn id(what: &str, id: &str) -> Result<(), String> {
     if valid_id(id) {
         Ok(())
     } else {
-        Err(format!("{what} \"{}\" is not a valid id; {ID_RULE}", id.escape_debug()))
+        Err(format!(
+            "{what} \"{}\" is not a valid id; {ID_RULE}",
+            id.escape_debug()
+        ))
     }
 }
 

@@ -10,7 +10,6 @@ pub use rejects::RejectCounter;
 pub use topic::{parse_topic, subscriptions, TopicOrigin};
 
 use hazgate_wire::{Message, TopicKind, VERSION};
-use serde::Deserialize;
 
 /// Why a message was refused; stable names for metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -124,8 +123,10 @@ pub fn inspect(
     }
     let fits = matches!(
         (&message, origin.kind),
-        (Message::Telemetry(_) | Message::Gap(_), TopicKind::Telemetry)
-            | (Message::Alarm(_), TopicKind::Alarm)
+        (
+            Message::Telemetry(_) | Message::Gap(_),
+            TopicKind::Telemetry
+        ) | (Message::Alarm(_), TopicKind::Alarm)
             | (Message::State(_), TopicKind::State)
             | (Message::Status(_), TopicKind::Status)
     );
@@ -163,18 +164,17 @@ fn kind_name(m: &Message) -> &'static str {
 
 /// Tells a foreign version from broken JSON from a wrong shape, only once parsing failed.
 fn classify_parse_error(payload: &[u8], error: serde_json::Error) -> Rejection {
-    #[derive(Deserialize)]
-    struct Head {
-        v: Option<serde_json::Value>,
-    }
-    match serde_json::from_slice::<Head>(payload) {
-        Err(e) if e.is_syntax() || e.is_eof() || std::str::from_utf8(payload).is_err() => {
-            Rejection::new(RejectReason::NotJson, e.to_string())
-        }
-        Ok(Head { v: Some(v) }) if v != serde_json::json!(VERSION) => Rejection::new(
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        return Rejection::new(RejectReason::NotJson, error.to_string());
+    };
+    match value.get("v") {
+        Some(v) if *v != serde_json::json!(VERSION) => Rejection::new(
             RejectReason::UnsupportedVersion,
             format!("v {v} (this ingest reads v {VERSION})"),
         ),
         _ => Rejection::new(RejectReason::Malformed, error.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -46,7 +46,10 @@ mod tests {
     #[test]
     fn topics() {
         let t = parse_topic("hazard", "hazard/HB-1/gw-01/alarm").unwrap();
-        assert_eq!((t.site, t.gateway, t.kind), ("HB-1", "gw-01", TopicKind::Alarm));
+        assert_eq!(
+            (t.site, t.gateway, t.kind),
+            ("HB-1", "gw-01", TopicKind::Alarm)
+        );
         let t = parse_topic("a/b", "a/b/S/G/telemetry").unwrap();
         assert_eq!(t.kind, TopicKind::Telemetry);
         for bad in [

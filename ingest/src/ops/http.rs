@@ -34,6 +34,10 @@ async fn health(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
         "pending_bytes": m.pending_bytes(),
         "readings_written": m.readings_written(),
     });
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, axum::Json(body))
 }

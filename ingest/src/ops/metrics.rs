@@ -34,7 +34,11 @@ pub struct Metrics {
 const KINDS: [&str; 5] = ["telemetry", "gap", "alarm", "state", "status"];
 
 impl Metrics {
-    pub fn new(rejects: Arc<RejectCounter>, pending_limit: Arc<Semaphore>, max_pending: usize) -> Self {
+    pub fn new(
+        rejects: Arc<RejectCounter>,
+        pending_limit: Arc<Semaphore>,
+        max_pending: usize,
+    ) -> Self {
         Self {
             connected: AtomicU64::new(0),
             store_up: AtomicU64::new(1),
@@ -112,24 +116,88 @@ impl Metrics {
         let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
             let _ = writeln!(o, "# HELP hazingest_{name} {help}\n# TYPE hazingest_{name} {kind}\nhazingest_{name} {value}");
         };
-        gauge("mqtt_connected", "1 while connected to the broker.", "gauge", self.connected.load(Relaxed));
-        gauge("store_up", "0 while writes to the time-series store fail.", "gauge", self.store_up.load(Relaxed));
-        gauge("readings_written_total", "Readings written to the store.", "counter", self.readings.load(Relaxed));
-        gauge("alarms_written_total", "Alarm events written to the store.", "counter", self.alarms.load(Relaxed));
-        gauge("gaps_written_total", "Data gaps written to the store.", "counter", self.gaps.load(Relaxed));
-        gauge("write_batches_total", "Write requests that succeeded.", "counter", self.batches.load(Relaxed));
-        gauge("write_failures_total", "Write requests that failed and were retried.", "counter", self.write_failures.load(Relaxed));
-        gauge("lines_refused_total", "Lines the store refused as malformed, dropped.", "counter", self.lines_refused.load(Relaxed));
-        gauge("pending_bytes", "Message bytes taken from the broker, not yet written.", "gauge", self.pending_bytes() as u64);
-        gauge("last_write_ms", "Duration of the last successful write.", "gauge", self.last_write_ms.load(Relaxed));
-        gauge("last_ack_delay_ms", "From a batch's first message to its acknowledgement.", "gauge", self.last_delay_ms.load(Relaxed));
+        gauge(
+            "mqtt_connected",
+            "1 while connected to the broker.",
+            "gauge",
+            self.connected.load(Relaxed),
+        );
+        gauge(
+            "store_up",
+            "0 while writes to the time-series store fail.",
+            "gauge",
+            self.store_up.load(Relaxed),
+        );
+        gauge(
+            "readings_written_total",
+            "Readings written to the store.",
+            "counter",
+            self.readings.load(Relaxed),
+        );
+        gauge(
+            "alarms_written_total",
+            "Alarm events written to the store.",
+            "counter",
+            self.alarms.load(Relaxed),
+        );
+        gauge(
+            "gaps_written_total",
+            "Data gaps written to the store.",
+            "counter",
+            self.gaps.load(Relaxed),
+        );
+        gauge(
+            "write_batches_total",
+            "Write requests that succeeded.",
+            "counter",
+            self.batches.load(Relaxed),
+        );
+        gauge(
+            "write_failures_total",
+            "Write requests that failed and were retried.",
+            "counter",
+            self.write_failures.load(Relaxed),
+        );
+        gauge(
+            "lines_refused_total",
+            "Lines the store refused as malformed, dropped.",
+            "counter",
+            self.lines_refused.load(Relaxed),
+        );
+        gauge(
+            "pending_bytes",
+            "Message bytes taken from the broker, not yet written.",
+            "gauge",
+            self.pending_bytes() as u64,
+        );
+        gauge(
+            "last_write_ms",
+            "Duration of the last successful write.",
+            "gauge",
+            self.last_write_ms.load(Relaxed),
+        );
+        gauge(
+            "last_ack_delay_ms",
+            "From a batch's first message to its acknowledgement.",
+            "gauge",
+            self.last_delay_ms.load(Relaxed),
+        );
         let _ = writeln!(o, "# HELP hazingest_messages_total Messages taken, by kind.\n# TYPE hazingest_messages_total counter");
         for (kind, n) in KINDS.iter().zip(&self.messages) {
-            let _ = writeln!(o, "hazingest_messages_total{{kind=\"{kind}\"}} {}", n.load(Relaxed));
+            let _ = writeln!(
+                o,
+                "hazingest_messages_total{{kind=\"{kind}\"}} {}",
+                n.load(Relaxed)
+            );
         }
         let _ = writeln!(o, "# HELP hazingest_rejected_total Messages refused, by reason.\n# TYPE hazingest_rejected_total counter");
         for reason in RejectReason::ALL {
-            let _ = writeln!(o, "hazingest_rejected_total{{reason=\"{}\"}} {}", reason.name(), self.rejects.count(reason));
+            let _ = writeln!(
+                o,
+                "hazingest_rejected_total{{reason=\"{}\"}} {}",
+                reason.name(),
+                self.rejects.count(reason)
+            );
         }
         o
     }

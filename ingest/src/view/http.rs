@@ -50,11 +50,16 @@ async fn history(
     let Ok(Query(q)) = query else {
         return (
             StatusCode::BAD_REQUEST,
-            Json(serde_json::json!({"error": "use site=ID, level=blue|yellow|orange|red, from=MS, to=MS, limit=N"})),
+            Json(
+                serde_json::json!({"error": "use site=ID, level=blue|yellow|orange|red, from=MS, to=MS, limit=N"}),
+            ),
         );
     };
     match alarm_history(&ctx.store, &q).await {
-        Ok(entries) => (StatusCode::OK, Json(serde_json::json!({ "events": entries }))),
+        Ok(entries) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "events": entries })),
+        ),
         Err(e @ HistoryError::BadQuery(_)) => (
             StatusCode::BAD_REQUEST,
             Json(serde_json::json!({"error": e.to_string()})),

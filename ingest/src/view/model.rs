@@ -85,8 +85,8 @@ impl View {
     /// after a live one) is ignored.
     pub fn state(&self, s: State) {
         self.update(&s.envelope.clone(), |g| {
-            let newer = g.state_seq.map_or(true, |seq| s.envelope.seq > seq)
-                || g.state_ts.map_or(true, |ts| s.ts > ts);
+            let newer = g.state_seq.is_none_or(|seq| s.envelope.seq > seq)
+                || g.state_ts.is_none_or(|ts| s.ts > ts);
             if newer {
                 g.state_seq = Some(s.envelope.seq);
                 g.state_ts = Some(s.ts);
@@ -100,7 +100,7 @@ impl View {
 
     pub fn status(&self, s: Status) {
         self.update(&s.envelope.clone(), |g| {
-            let newer = g.status_seq.map_or(true, |seq| s.envelope.seq > seq);
+            let newer = g.status_seq.is_none_or(|seq| s.envelope.seq > seq);
             if newer {
                 g.status_seq = Some(s.envelope.seq);
                 g.presence = Some(s.state);

@@ -212,4 +212,77 @@ mod tests {
              gap,site=HB-1,gateway=gw-01 to_ts=20i,first_seq=3i,last_seq=4i,messages=2i 10\n"
         );
     }
+
+    /// The tags of a line as a line-protocol reader splits and unescapes them.
+    fn read_tags(line: &str) -> Vec<(String, String)> {
+        let mut parts = Vec::new();
+        let (mut current, mut escaped) = (String::new(), false);
+        for c in line.chars() {
+            match (escaped, c) {
+                (true, c) => {
+                    current.push(c);
+                    escaped = false;
+                }
+                (false, '\\') => escaped = true,
+                (false, ',') => parts.push(std::mem::take(&mut current)),
+                (false, ' ') => break,
+                (false, c) => current.push(c),
+            }
+        }
+        parts.push(current);
+        parts
+            .into_iter()
+            .skip(1)
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (k.to_string(), v.to_string())
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Any printable unit and label survive the escapes, and every reading is one line.
+        #[test]
+        fn escapes_round_trip(unit in "[^\\p{Cc}]{1,20}", label in "[^\\p{Cc}]{1,20}", n in 0usize..20) {
+            let t = Telemetry {
+                envelope: envelope(),
+                readings: (0..n).map(|i| Reading {
+                    device: format!("D-{i}").into(),
+                    point: "P".into(),
+                    ts: i as i64,
+                    value: Some(Value::Number(i as f64 / 3.0)),
+                    unit: Some(unit.as_str().into()),
+                    quality: Quality::Good,
+                }).collect(),
+            };
+            let mut buf = Vec::new();
+            proptest::prop_assert_eq!(telemetry(&mut buf, &t), n);
+            let text = String::from_utf8(buf).unwrap();
+            proptest::prop_assert_eq!(text.lines().count(), n);
+            for line in text.lines() {
+                let tags = read_tags(line);
+                proptest::prop_assert_eq!(&tags[4], &("unit".to_string(), unit.clone()));
+            }
+            let mut buf = Vec::new();
+            let a = AlarmEvent {
+                envelope: envelope(),
+                event: EventKind::Clear,
+                condition: Condition::Limit,
+                device: None,
+                point: None,
+                hazard_source: None,
+                level: None,
+                previous: Some(Level::Yellow),
+                value: None,
+                limit: None,
+                unit: None,
+                label: Some(label.clone()),
+                ts: 1,
+            };
+            alarm(&mut buf, &a);
+            let text = String::from_utf8(buf).unwrap();
+            let tags = read_tags(&text);
+            proptest::prop_assert_eq!(tags.last().unwrap(), &("label".to_string(), label));
+        }
+    }
 }

@@ -48,9 +48,8 @@ impl StoreClient {
         let base = reqwest::Url::parse(&cfg.url)
             .map_err(|e| WriteError::Settings(format!("store.url \"{}\": {e}", cfg.url)))?;
         let token = match &cfg.token {
-            Some(secret) => {
-                read_secret(secret, "store token").map_err(|e| WriteError::Settings(e.to_string()))?
-            }
+            Some(secret) => read_secret(secret, "store token")
+                .map_err(|e| WriteError::Settings(e.to_string()))?,
             None => String::new(),
         };
         let builder = || {
@@ -103,7 +102,9 @@ impl StoreClient {
             .await
         {
             Ok(()) => Ok(()),
-            Err(RequestError::Http { status, text }) if matches!(status.as_u16(), 400 | 413 | 422) => {
+            Err(RequestError::Http { status, text })
+                if matches!(status.as_u16(), 400 | 413 | 422) =>
+            {
                 Err(WriteError::BadData {
                     status: status.as_u16(),
                     text: text.chars().take(300).collect(),
@@ -141,7 +142,10 @@ pub async fn run_writer(
                 Err(e) => {
                     metrics.write_failed();
                     if down_since.is_none() {
-                        error!("{e}; holding {} lines and retrying, nothing is acknowledged meanwhile", batch.counts.lines());
+                        error!(
+                            "{e}; holding {} lines and retrying, nothing is acknowledged meanwhile",
+                            batch.counts.lines()
+                        );
                         down_since = Some(Instant::now());
                         metrics.set_store_up(false);
                     }
@@ -175,7 +179,11 @@ pub async fn run_writer(
 
 /// One write, and if the store calls it malformed, halves of it until each bad line is
 /// alone; those are dropped and counted.
-async fn write_splitting(store: &StoreClient, body: Bytes, metrics: &Metrics) -> Result<(), WriteError> {
+async fn write_splitting(
+    store: &StoreClient,
+    body: Bytes,
+    metrics: &Metrics,
+) -> Result<(), WriteError> {
     let mut todo = vec![body];
     while let Some(chunk) = todo.pop() {
         if chunk.is_empty() {
@@ -211,7 +219,12 @@ fn split_half(chunk: &Bytes) -> (Bytes, Bytes) {
         .position(|&b| b == b'\n')
         .map(|i| middle + i + 1)
         .filter(|&c| c < chunk.len())
-        .or_else(|| chunk[..middle].iter().rposition(|&b| b == b'\n').map(|i| i + 1))
+        .or_else(|| {
+            chunk[..middle]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map(|i| i + 1)
+        })
         .unwrap_or(chunk.len());
     (chunk.slice(..cut), chunk.slice(cut..))
 }
