@@ -56,13 +56,17 @@ struct Central {
     ingests: Vec<(Daemon, u16)>,
 }
 
-/// mosquitto, victoria-metrics and `instances` hazingest sharing one group.
+/// mosquitto, victoria-metrics and `instances` hazingest sharing one group. A bounded
+/// in-flight window, as a production broker has: the broker, not ingest, holds what is
+/// not yet written.
 fn central(instances: usize) -> Central {
+    central_with(instances, "max_inflight_messages 50")
+}
+
+fn central_with(instances: usize, broker_conf: &str) -> Central {
     let w = Workdir::new();
     std::fs::create_dir_all(w.path().join("mqtt")).unwrap();
-    // A bounded in-flight window, as a production broker has: the broker, not ingest,
-    // holds what is not yet written.
-    let broker = Broker::start_with(&w.path().join("mqtt"), "max_inflight_messages 50").unwrap();
+    let broker = Broker::start_with(&w.path().join("mqtt"), broker_conf).unwrap();
     let vm = VictoriaMetrics::start(&w.path().join("vm")).unwrap();
     let mut ingests = Vec::new();
     for i in 0..instances {
@@ -170,13 +174,16 @@ fn untrusted_messages_are_refused_by_reason_and_never_stored() {
 
 #[test]
 fn a_store_outage_loses_nothing_and_acknowledges_nothing_unwritten() {
-    let mut c = central(1);
+    // No in-flight limit at the broker: ingest's own limits (bytes and messages held
+    // unacknowledged) have to hold, and must not stall the session.
+    let mut c = central_with(1, "max_inflight_messages 0");
     let metrics = c.ingests[0].1;
     c.vm.stop();
     let t = now_ms() - 3_600_000;
-    let batch: Vec<_> = (0..100)
+    let mut batch: Vec<_> = (0..100)
         .map(|i| telemetry("S-OUT", "gw-1", i + 1, t + i as i64 * 1000, 50))
         .collect();
+    batch.extend((0..6000).map(|i| telemetry("S-OUT", "gw-2", i + 1, t + i as i64 * 100, 1)));
     publish_all(c.broker.port, &batch).unwrap();
     wait_until(Duration::from_secs(20), "write failures", || {
         Ok(metric(metrics, "hazingest_write_failures_total")? >= 1.0)
@@ -204,19 +211,19 @@ fn a_store_outage_loses_nothing_and_acknowledges_nothing_unwritten() {
     std::thread::sleep(Duration::from_secs(2));
     c.vm.restart().unwrap();
     wait_until(Duration::from_secs(60), "the backlog written", || {
-        Ok(c.vm.count(r#"{__name__="reading_quality",site="S-OUT"}"#)? >= 5000)
+        Ok(c.vm.count(r#"{__name__="reading_quality",site="S-OUT"}"#)? >= 11_000)
     })
     .unwrap();
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
         c.vm.count(r#"{__name__="reading_quality",site="S-OUT"}"#)
             .unwrap(),
-        5000
+        11_000
     );
     assert_eq!(
         c.vm.count(r#"{__name__="reading_value",site="S-OUT"}"#)
             .unwrap(),
-        5000
+        11_000
     );
     wait_until(Duration::from_secs(20), "store up", || {
         Ok(metric(metrics, "hazingest_store_up")? == 1.0)

@@ -41,8 +41,12 @@ pub struct SubscribeContext {
     pub rejects: Arc<RejectCounter>,
 }
 
-/// Requests (acknowledgements, subscriptions) queued towards the broker.
-const REQUEST_QUEUE: usize = 4096;
+/// Messages taken and not yet acknowledged, at most; beyond, the session waits and the
+/// broker holds the rest (as it does past `max_pending` bytes).
+const MAX_UNACKED: usize = 4000;
+/// Requests queued towards the broker: every outstanding acknowledgement, and the
+/// subscriptions, always fit.
+const REQUEST_QUEUE: usize = MAX_UNACKED + 64;
 
 /// Runs until `stop` and then `drained` (the writer acknowledged all it could): from
 /// `stop` on, nothing new is taken (the broker sends it again next session) and `sink` is
@@ -54,6 +58,7 @@ pub async fn run(
     mut drained: watch::Receiver<bool>,
 ) {
     let mut sink = Some(sink);
+    let slots = Arc::new(Semaphore::new(MAX_UNACKED));
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let mut stopping = false;
     loop {
@@ -75,6 +80,7 @@ pub async fn run(
         let mut session = Session {
             ctx: &ctx,
             client: &client,
+            slots: &slots,
         };
         loop {
             tokio::select! {
@@ -137,18 +143,22 @@ fn options(ctx: &SubscribeContext) -> Result<rumqttc::MqttOptions, hazgate::upli
 struct Session<'a> {
     ctx: &'a SubscribeContext,
     client: &'a AsyncClient,
+    slots: &'a Arc<Semaphore>,
 }
 
 impl Session<'_> {
     async fn take(&mut self, p: Publish, sink: &mpsc::Sender<Pending>) {
         let ctx = self.ctx;
-        let ack = AckToken::new(self.client, &p);
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+            return;
+        };
+        let ack = AckToken::new(self.client, &p, slot);
         let topic = p.topic.as_str();
         let message = match inspect(&ctx.rules, topic, &p.payload, crate::now_ms()) {
             Ok(m) => m,
             Err(rejection) => {
                 ctx.rejects.record(topic, &rejection);
-                ack.ack().await;
+                ack.ack();
                 return;
             }
         };
@@ -159,12 +169,12 @@ impl Session<'_> {
         match message {
             Message::State(s) => {
                 ctx.view.state(s);
-                ack.ack().await;
+                ack.ack();
                 return;
             }
             Message::Status(s) => {
                 ctx.view.status(s);
-                ack.ack().await;
+                ack.ack();
                 return;
             }
             Message::Alarm(a) => {

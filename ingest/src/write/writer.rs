@@ -170,7 +170,7 @@ pub async fn run_writer(
         backoff.reset();
         metrics.written(batch.counts, started.elapsed(), batch.since.elapsed());
         for ack in batch.acks {
-            ack.ack().await;
+            ack.ack();
         }
         drop(batch.permits);
     }
