@@ -143,6 +143,14 @@ fn an_alarm_from_hazsim_turns_the_page_red_within_2s_and_clears() {
     // Red as the eye sees it, not only in the markup.
     assert_eq!(browser.eval(CH1_COLOUR).unwrap(), json!("rgb(211, 47, 47)"));
     assert_eq!(browser.eval(GATEWAY_LEVEL).unwrap(), json!("red"));
+    // The event itself arrived live too.
+    browser
+        .wait_until(
+            r#"return document.querySelectorAll('#live li[data-level="red"]').length > 0;"#,
+            &json!(true),
+            Duration::from_secs(2),
+        )
+        .unwrap();
 
     set_gas(&r.sim, 3.0);
     browser

@@ -51,7 +51,7 @@ function render() {
     const sources = (g.hazard_sources || []).map(h =>
       el("span", { class: "source" }, badge(h.level), " " + h.name + " (" + h.id + ") "));
     return el("tr", {
-        class: "gateway level-" + (g.level || "none"),
+        class: "gateway row-" + (g.level || "none"),
         "data-site": g.site, "data-gateway": g.gateway,
         "data-level": g.level || "none", "data-presence": presence,
       },
@@ -66,7 +66,7 @@ function render() {
     .sort((a, b) => LEVELS.indexOf(b.level) - LEVELS.indexOf(a.level) || a.since - b.since);
   const aBody = document.querySelector("#alarms tbody");
   aBody.replaceChildren(...alarms.map(a => el("tr", {
-      class: "alarm level-" + a.level,
+      class: "alarm row-" + a.level,
       "data-site": a.site, "data-gateway": a.gateway, "data-device": a.device,
       "data-point": a.point, "data-level": a.level,
     },
@@ -84,6 +84,7 @@ function liveAlarm(a) {
     time(a.ts) + " ", badge(a.level), " " + a.event + " " + a.envelope_site_gateway + " ",
     where(a.device, a.point) || a.hazard_source || "site", " " + a.condition + " " + num(a.value, a.unit)));
   while (live.children.length > 100) live.lastChild.remove();
+  document.getElementById("no-live").hidden = true;
 }
 
 function connect() {
@@ -124,7 +125,7 @@ async function loadHistory(event) {
     if (!response.ok) throw new Error(body.error || response.statusText);
     const tbody = document.querySelector("#history tbody");
     tbody.replaceChildren(...body.events.map(h => el("tr", {
-        class: "history level-" + (h.level || "none"), "data-level": h.level || "none",
+        class: "history row-" + (h.level || "none"), "data-level": h.level || "none",
         "data-site": h.site, "data-event": h.event,
       },
       el("td", {}, time(h.ts)), el("td", {}, h.event), el("td", {}, badge(h.level)),
