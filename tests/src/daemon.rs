@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -81,20 +81,9 @@ impl Daemon {
 
     /// SIGTERM and wait for a clean exit; returns whether it exited successfully in time.
     pub fn stop(&mut self, limit: Duration) -> bool {
-        self.signal("TERM");
-        let Some(mut c) = self.child.take() else {
-            return false;
-        };
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = c.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = c.kill();
-        let _ = c.wait();
-        false
+        self.child
+            .take()
+            .is_some_and(|c| crate::terminate(c, limit))
     }
 
     /// Resident memory of the process, in KiB.

@@ -192,3 +192,19 @@ pub fn find<'a>(readings: &'a [Reading], device: &str, point: &str) -> &'a Readi
         .find(|r| &*r.device == device && &*r.point == point)
         .unwrap_or_else(|| panic!("no reading for {device}.{point} in {readings:#?}"))
 }
+
+/// SIGTERM, then waits up to `limit` for the process to exit; kills it after that.
+/// Returns whether it exited successfully in time.
+pub fn terminate(mut child: Child, limit: Duration) -> bool {
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.success();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}
