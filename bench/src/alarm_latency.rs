@@ -3,12 +3,12 @@
 //! PUBACK to the gateway, so this is an upper bound of the PUBACK latency).
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use hazgate_e2e::daemon::Gateway;
 use hazgate_e2e::mqtt::Broker;
-use hazgate_e2e::{free_port, Sim};
+use hazgate_e2e::{free_port, now_ms, Sim};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{json, Value};
 
@@ -16,13 +16,6 @@ use crate::report::{machine, Table};
 
 const CROSSINGS: usize = 100;
 const POLL_MS: u64 = 100;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 pub fn run() -> Result<Table> {
     let dir = tempfile::tempdir()?;

@@ -8,10 +8,10 @@ use anyhow::{ensure, Context, Result};
 use serde_json::json;
 
 use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon};
-use hazgate_e2e::free_ports;
 use hazgate_e2e::http::metric;
 use hazgate_e2e::mqtt::{publish_all, wait_port, Broker};
 use hazgate_e2e::victoria::VictoriaMetrics;
+use hazgate_e2e::{free_ports, now_ms, wait_until};
 
 use crate::process::{cpu_seconds, peak_rss_mib};
 use crate::report::{machine, verdict, Table};
@@ -65,8 +65,8 @@ pub fn run() -> Result<Table> {
     // backlog for it while it is stopped.
     let mut ingest = Daemon::ingest(&conf, &log)?;
     wait_port(ports[1], Duration::from_secs(10))?;
-    wait(Duration::from_secs(10), || {
-        metric(ports[1], "hazingest_mqtt_connected").ok() == Some(1.0)
+    wait_until(Duration::from_secs(10), "hazingest connected", || {
+        Ok(metric(ports[1], "hazingest_mqtt_connected")? == 1.0)
     })?;
     ensure!(
         ingest.stop(Duration::from_secs(10)),
@@ -83,8 +83,8 @@ pub fn run() -> Result<Table> {
     ingest.restart()?;
     let pid = ingest.pid().context("hazingest pid")?;
     wait_port(ports[1], Duration::from_secs(10))?;
-    wait(Duration::from_secs(300), || {
-        metric(ports[1], "hazingest_readings_written_total").ok() >= Some(total)
+    wait_until(Duration::from_secs(300), "every reading written", || {
+        Ok(metric(ports[1], "hazingest_readings_written_total")? >= total)
     })?;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid);
@@ -121,19 +121,4 @@ pub fn run() -> Result<Table> {
             machine()
         )],
     })
-}
-
-fn wait(limit: Duration, mut done: impl FnMut() -> bool) -> Result<()> {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        ensure!(Instant::now() < deadline, "timed out after {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use hazgate_e2e::daemon::Gateway;
 use hazgate_e2e::mqtt::Broker;
-use hazgate_e2e::{free_port, free_ports, Sim};
+use hazgate_e2e::{free_port, free_ports, now_ms, Sim};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 use crate::process::{cpu_seconds, peak_rss_mib};
@@ -126,13 +126,6 @@ fn count(c: &Counts, payload: &[u8]) {
     }
     c.in_window.fetch_add(inside, Ordering::Relaxed);
     c.newest_ts.fetch_max(newest, Ordering::Relaxed);
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 /// One rig: a broker, a simulator and a gateway for a generated site.

@@ -13,9 +13,5 @@ pub mod subscribe;
 pub mod view;
 pub mod write;
 
-/// Now, ms since the Unix epoch (UTC).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+/// Now, ms since the Unix epoch (UTC): the gateway's clock function.
+pub use hazgate::poll::cycle::now_ms;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use hazgate_e2e::daemon::{dir_size, Gateway};
 use hazgate_e2e::mqtt::{Broker, Received, Subscriber};
 use hazgate_e2e::schema::Schemas;
-use hazgate_e2e::{free_port, Sim, Workdir};
+use hazgate_e2e::{free_port, now_ms, Sim, Workdir};
 use serde_json::Value;
 
 const POLL_MS: i64 = 200;
@@ -166,13 +166,6 @@ fn assert_seq_without_gaps(t: &Telemetry) {
     assert_eq!(first, 1, "telemetry seq starts at 1");
     let missing: Vec<u64> = (first..=last).filter(|s| !distinct.contains(s)).collect();
     assert!(missing.is_empty(), "telemetry seq has gaps: {missing:?}");
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 /// Whether the subscriber holds every telemetry message so far (seq without holes) and

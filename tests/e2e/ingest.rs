@@ -3,23 +3,16 @@
 //! nothing until written; two instances on a shared subscription split the load with
 //! nothing lost and nothing doubled.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
 
 use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon};
 use hazgate_e2e::http::{self, metric};
 use hazgate_e2e::mqtt::{publish_all, wait_port, Broker};
 use hazgate_e2e::victoria::VictoriaMetrics;
-use hazgate_e2e::{free_ports, Workdir};
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use hazgate_e2e::{free_ports, now_ms, wait_until, Workdir};
 
 /// A telemetry message of `n` readings of one device, `seq` and times from `t0`.
 fn telemetry(site: &str, gw: &str, seq: u64, t0: i64, n: usize) -> (String, Vec<u8>) {
@@ -34,19 +27,6 @@ fn telemetry(site: &str, gw: &str, seq: u64, t0: i64, n: usize) -> (String, Vec<
         format!("hazard/{site}/{gw}/telemetry"),
         serde_json::to_vec(&m).unwrap(),
     )
-}
-
-fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if done().unwrap_or(false) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("timed out after {limit:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 struct Central {

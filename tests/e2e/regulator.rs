@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
 
 use hazgate_e2e::browser::Browser;
@@ -15,7 +15,7 @@ use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon, Gateway};
 use hazgate_e2e::http::metric;
 use hazgate_e2e::mqtt::{wait_port, Broker, Subscriber};
 use hazgate_e2e::victoria::VictoriaMetrics;
-use hazgate_e2e::{free_port, free_ports, Sim, Workdir};
+use hazgate_e2e::{free_port, free_ports, wait_until, Sim, Workdir};
 
 const SITE: &str = "T-REG";
 
@@ -185,19 +185,6 @@ fn an_alarm_from_hazsim_turns_the_page_red_within_2s_and_clears() {
         "{got:?}"
     );
     let _ = (&r.w, &r.broker, &r.vm, &r.gateway, &r.ingest, r.metrics);
-}
-
-fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if done().unwrap_or(false) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("timed out after {limit:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// (device, point) -> acquisition times.

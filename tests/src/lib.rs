@@ -208,3 +208,29 @@ pub fn terminate(mut child: Child, limit: Duration) -> bool {
     let _ = child.wait();
     false
 }
+
+/// Now, ms since the Unix epoch (UTC), as gateways stamp readings.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Checks `done` every 100 ms until it says yes (an error counts as not yet), or fails
+/// after `limit` naming `what`.
+pub fn wait_until(
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut() -> Result<bool>,
+) -> Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if done().unwrap_or(false) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -102,6 +102,25 @@ pub enum Message {
 }
 
 impl Message {
+    /// Every `kind` on the wire, in declaration order.
+    pub const KINDS: [&'static str; 5] = ["telemetry", "gap", "status", "alarm", "state"];
+
+    /// The `kind` this message carries on the wire.
+    pub fn kind(&self) -> &'static str {
+        Self::KINDS[self.kind_index()]
+    }
+
+    /// Its position in [`Message::KINDS`].
+    pub fn kind_index(&self) -> usize {
+        match self {
+            Message::Telemetry(_) => 0,
+            Message::Gap(_) => 1,
+            Message::Status(_) => 2,
+            Message::Alarm(_) => 3,
+            Message::State(_) => 4,
+        }
+    }
+
     pub fn envelope(&self) -> &Envelope {
         match self {
             Message::Telemetry(m) => &m.envelope,
@@ -171,6 +190,8 @@ mod tests {
             }),
         ] {
             let json = m.to_json();
+            let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            assert_eq!(value["kind"], m.kind());
             assert_eq!(serde_json::from_slice::<Message>(&json).unwrap(), m);
         }
     }

@@ -133,7 +133,7 @@ pub fn inspect(
     if !fits {
         return Err(Rejection::new(
             RejectReason::KindMismatch,
-            format!("{} message on a {} topic", kind_name(&message), origin.kind),
+            format!("{} message on a {} topic", message.kind(), origin.kind),
         ));
     }
     if *envelope.site != *origin.site || *envelope.gateway != *origin.gateway {
@@ -150,16 +150,6 @@ pub fn inspect(
     }
     content::check(&message, now_ms).map_err(|d| Rejection::new(RejectReason::BadContent, d))?;
     Ok(message)
-}
-
-fn kind_name(m: &Message) -> &'static str {
-    match m {
-        Message::Telemetry(_) => "telemetry",
-        Message::Gap(_) => "gap",
-        Message::Status(_) => "status",
-        Message::Alarm(_) => "alarm",
-        Message::State(_) => "state",
-    }
 }
 
 /// Tells a foreign version from broken JSON from a wrong shape, only once parsing failed.

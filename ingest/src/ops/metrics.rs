@@ -31,8 +31,6 @@ pub struct Metrics {
     max_pending: usize,
 }
 
-const KINDS: [&str; 5] = ["telemetry", "gap", "alarm", "state", "status"];
-
 impl Metrics {
     pub fn new(
         rejects: Arc<RejectCounter>,
@@ -66,14 +64,7 @@ impl Metrics {
     }
 
     pub fn count_message(&self, m: &Message) {
-        let i = match m {
-            Message::Telemetry(_) => 0,
-            Message::Gap(_) => 1,
-            Message::Alarm(_) => 2,
-            Message::State(_) => 3,
-            Message::Status(_) => 4,
-        };
-        self.messages[i].fetch_add(1, Relaxed);
+        self.messages[m.kind_index()].fetch_add(1, Relaxed);
     }
 
     pub fn written(&self, c: LineCounts, took: Duration, delay: Duration) {
@@ -183,7 +174,7 @@ impl Metrics {
             self.last_delay_ms.load(Relaxed),
         );
         let _ = writeln!(o, "# HELP hazingest_messages_total Messages taken, by kind.\n# TYPE hazingest_messages_total counter");
-        for (kind, n) in KINDS.iter().zip(&self.messages) {
+        for (kind, n) in Message::KINDS.iter().zip(&self.messages) {
             let _ = writeln!(
                 o,
                 "hazingest_messages_total{{kind=\"{kind}\"}} {}",
