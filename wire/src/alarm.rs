@@ -117,5 +117,14 @@ pub struct State {
     pub ts: i64,
     pub level: Option<Level>,
     pub hazard_sources: Vec<SourceLevel>,
+    /// The active alarms, most severe first. Bounded so the message stays under the
+    /// packet limit: what did not fit is counted in `alarms_omitted`.
     pub alarms: Vec<ActiveAlarm>,
+    /// Active alarms left out of `alarms` for size (0: the list is complete).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub alarms_omitted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -71,10 +71,20 @@ pub struct Health {
     pub overruns: u64,
     /// Time from a publish to its acknowledgement, ms (the latest one).
     pub broker_rtt_ms: Option<u64>,
+    /// The store cannot write (full disk, I/O error): alarms are held in memory.
+    #[serde(default)]
+    pub store_failed: bool,
+    /// Wall-clock steps seen since start (the wall clock moved against monotonic time).
+    #[serde(default)]
+    pub clock_steps: u64,
 }
 
 /// Retained on `{p}/{site}/{gateway}/status`: birth, periodic health, and (as the last
 /// will, or on a clean shutdown) `offline`.
+fn yes() -> bool {
+    true
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     #[serde(flatten)]
@@ -86,6 +96,10 @@ pub struct Status {
     pub config_hash: String,
     /// When the gateway started (ms UTC).
     pub boot_ts: i64,
+    /// `false` while the gateway's wall clock is implausible (before its build date or
+    /// far in the future): its time stamps are then flagged (reason `clock`).
+    #[serde(default = "yes")]
+    pub clock_ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
 }
@@ -186,6 +200,7 @@ mod tests {
                 version: "0.1.0".into(),
                 config_hash: "abc".into(),
                 boot_ts: 4,
+                clock_ok: true,
                 health: Some(Health::default()),
             }),
         ] {

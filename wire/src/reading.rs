@@ -47,10 +47,13 @@ pub enum Reason {
     ConnectionRefused,
     /// The connection or port failed.
     ConnectionLost,
+    /// The gateway's wall clock is implausible (before its build date or far in the
+    /// future): the value is real, its time stamp is not to be trusted.
+    Clock,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::OutOfRange,
         Reason::StatusCode,
         Reason::UnknownUnit,
@@ -61,6 +64,7 @@ impl Reason {
         Reason::Framing,
         Reason::ConnectionRefused,
         Reason::ConnectionLost,
+        Reason::Clock,
     ];
 
     /// A stable number for stores that keep numbers only (1 = out_of_range ... 10 =
@@ -84,6 +88,7 @@ impl Reason {
             Reason::Framing => "framing",
             Reason::ConnectionRefused => "connection_refused",
             Reason::ConnectionLost => "connection_lost",
+            Reason::Clock => "clock",
         }
     }
 }

@@ -236,6 +236,7 @@ impl AlarmEngine {
             level: self.site_level,
             hazard_sources,
             alarms,
+            alarms_omitted: 0,
         }
     }
 

@@ -420,6 +420,8 @@ async fn health_report(store: &StoreHandle, metrics: &Metrics) -> Health {
         poll_errors: metrics.poll_errors(),
         overruns: metrics.overruns.load(Ordering::Relaxed),
         broker_rtt_ms: Some(metrics.broker_rtt_ms.load(Ordering::Relaxed)).filter(|&ms| ms > 0),
+        store_failed: false,
+        clock_steps: 0,
     }
 }
 

@@ -60,6 +60,7 @@ impl UplinkSettings {
             version: self.status.version.clone(),
             config_hash: self.status.config_hash.clone(),
             boot_ts: self.status.boot_ts,
+            clock_ok: true,
             health,
         })
         .to_json()
