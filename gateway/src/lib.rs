@@ -1,17 +1,22 @@
 //! hazgate: the edge gateway. Polls Modbus field devices, decodes their registers into
-//! readings with quality, and (in later stages) stores, evaluates alarms and uplinks.
+//! readings with quality, evaluates alarms, stores everything durably and uplinks it.
 //!
 //! The data path is mirrored by the modules: `poll` (plans, Modbus client, cycles) ->
-//! `decode` (registers to readings).
+//! `decode` (registers to readings) -> `pipeline` (readings -> `alarm` -> `store`) ->
+//! `uplink` (MQTT). `clock` keeps durations on monotonic time; `envelope` gives messages
+//! their origin and seqs.
 
 pub mod alarm;
+pub mod clock;
 pub mod commands;
 pub mod daemon;
 pub mod decode;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod envelope;
 pub mod metrics;
 pub mod ops;
+pub mod pipeline;
 pub mod poll;
 pub mod store;
 pub mod uplink;

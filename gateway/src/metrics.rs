@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use hazgate_wire::Reason;
@@ -32,6 +32,22 @@ pub struct Metrics {
     pub store_oldest_unsent_age_ms: AtomicU64,
     pub store_evicted: AtomicU64,
     pub store_errors: AtomicU64,
+    /// 1 while the store cannot write (records held in memory).
+    pub store_failed: AtomicU64,
+    /// Records held in memory because the disk refused them.
+    pub held_records: AtomicU64,
+    /// Records too large to store or send, skipped (reported once each).
+    pub too_large: AtomicU64,
+    /// Alarm-lane records dropped because memory for held records ran out.
+    pub alarms_dropped: AtomicU64,
+    /// Monotonic ms of the last poll cycle that delivered readings (0: none yet).
+    pub last_poll_mono_ms: AtomicI64,
+    /// Monotonic ms of the last telemetry flush of the pipeline.
+    pub last_flush_mono_ms: AtomicI64,
+    /// Monotonic ms since when the broker is unreachable (0: connected, or never tried).
+    pub disconnected_since_mono_ms: AtomicI64,
+    /// Monotonic ms when the daemon started.
+    pub started_mono_ms: AtomicI64,
 }
 
 impl Metrics {
@@ -165,6 +181,30 @@ impl Metrics {
             "counter",
             "Store operations that failed (disk full, I/O errors).",
             get(&self.store_errors),
+        );
+        metric(
+            "store_failed",
+            "gauge",
+            "1 while the store cannot write and records are held in memory.",
+            get(&self.store_failed),
+        );
+        metric(
+            "held_records",
+            "gauge",
+            "Records held in memory because the disk refused them.",
+            get(&self.held_records),
+        );
+        metric(
+            "too_large_total",
+            "counter",
+            "Records too large to store or publish, skipped.",
+            get(&self.too_large),
+        );
+        metric(
+            "alarms_dropped_total",
+            "counter",
+            "Alarm-lane records dropped because memory for held records ran out.",
+            get(&self.alarms_dropped),
         );
         let _ = writeln!(s, "# HELP hazgate_poll_errors_total Failed reads by reason.\n# TYPE hazgate_poll_errors_total counter");
         for (reason, n) in self.errors.lock().unwrap_or_else(|e| e.into_inner()).iter() {

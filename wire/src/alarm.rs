@@ -48,6 +48,9 @@ pub enum Condition {
     OutOfRange,
     /// A linkage output could not be written.
     LinkageFailed,
+    /// The gateway's store cannot write: alarms are held in memory and sent directly.
+    /// An equipment alarm of the gateway itself (device: the gateway id, point `store`).
+    StoreFailed,
     /// A hazard source's or the site's level, rolled up from its points.
     Rollup,
 }

@@ -73,6 +73,9 @@ pub struct Uplink {
 pub struct StoreConfig {
     pub dir: PathBuf,
     pub max_size: u64,
+    /// Free space kept on the store's filesystem: telemetry is evicted (and reported as a
+    /// gap) before the disk fills, so alarms always find room.
+    pub min_free: u64,
     pub sync_interval: Duration,
 }
 

@@ -43,12 +43,12 @@ pub struct RawUplink {
     pub prefix: Option<Spanned<String>>,
     pub client_id: Option<String>,
     pub username: Option<String>,
-    pub password_file: Option<PathBuf>,
+    pub password_file: Option<Spanned<PathBuf>>,
     pub password_env: Option<Spanned<String>>,
-    pub ca_file: Option<PathBuf>,
-    pub client_cert: Option<PathBuf>,
-    pub client_key: Option<PathBuf>,
-    pub keep_alive: Option<Interval>,
+    pub ca_file: Option<Spanned<PathBuf>>,
+    pub client_cert: Option<Spanned<PathBuf>>,
+    pub client_key: Option<Spanned<PathBuf>>,
+    pub keep_alive: Option<Spanned<Interval>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +56,7 @@ pub struct RawUplink {
 pub struct RawStore {
     pub dir: Option<PathBuf>,
     pub max_size: Option<Spanned<ByteSize>>,
+    pub min_free: Option<Spanned<ByteSize>>,
     pub sync_interval: Option<Spanned<Interval>>,
 }
 

@@ -51,7 +51,11 @@ pub(crate) fn resolve_uplink(
             );
             None
         }
-        (Some(f), None) => Some(Secret::File(base.join(f))),
+        (Some(f), None) => {
+            let path = base.join(f.get_ref());
+            readable(&path, f.span(), &format!("{section}.password_file"), diag);
+            Some(Secret::File(path))
+        }
         (None, Some(e)) => Some(Secret::Env(e.get_ref().clone())),
         (None, None) => None,
     };
@@ -62,17 +66,55 @@ pub(crate) fn resolve_uplink(
             "a client certificate needs its key (`client_key`), and a key its certificate",
         );
     }
+    let file = |f: &Option<toml::Spanned<PathBuf>>, field: &str, diag: &mut Diagnostics| {
+        f.as_ref().map(|f| {
+            let path = base.join(f.get_ref());
+            readable(&path, f.span(), &format!("{section}.{field}"), diag);
+            path
+        })
+    };
+    let ca_file = file(&u.ca_file, "ca_file", diag);
+    let client_cert = file(&u.client_cert, "client_cert", diag);
+    let client_key = file(&u.client_key, "client_key", diag);
+    // MQTT counts keep-alive in whole seconds, at most 65535; under a second the client
+    // cannot even be set up.
+    let keep_alive = match &u.keep_alive {
+        Some(k)
+            if !(Duration::from_secs(1)..=Duration::from_secs(65535)).contains(&k.get_ref().0) =>
+        {
+            diag.error(
+                Some(k.span()),
+                format!("{section}.keep_alive"),
+                "use 1s ..= 65535s (MQTT counts whole seconds); e.g. \"30s\"",
+            );
+            Duration::from_secs(30)
+        }
+        Some(k) => k.get_ref().0,
+        None => Duration::from_secs(30),
+    };
     Some(Uplink {
         broker,
         prefix,
         client_id: u.client_id.clone().unwrap_or(default_client_id),
         username: u.username.clone(),
         password,
-        ca_file: u.ca_file.as_ref().map(|p| base.join(p)),
-        client_cert: u.client_cert.as_ref().map(|p| base.join(p)),
-        client_key: u.client_key.as_ref().map(|p| base.join(p)),
-        keep_alive: u.keep_alive.map(|k| k.0).unwrap_or(Duration::from_secs(30)),
+        ca_file,
+        client_cert,
+        client_key,
+        keep_alive,
     })
+}
+
+/// A file the service reads at run time (a CA, a key, a password) must be readable now:
+/// `check` refuses what would only fail at the first connection.
+fn readable(path: &Path, span: std::ops::Range<usize>, field: &str, diag: &mut Diagnostics) {
+    if let Err(e) = std::fs::File::open(path) {
+        diag.error(
+            Some(span),
+            field,
+            format!("cannot read {}: {e}", path.display()),
+        );
+    }
 }
 
 /// "mqtt://host:1883" or "mqtts://host:8883"; the port defaults by scheme.
@@ -135,9 +177,11 @@ pub(super) fn resolve_store(
         }
         v
     });
+    let min_free = s.and_then(|s| s.min_free.as_ref()).map(|m| m.get_ref().0);
     StoreConfig {
         dir,
         max_size: max_size.unwrap_or(1 << 30),
+        min_free: min_free.unwrap_or(64 << 20),
         sync_interval: sync_interval.unwrap_or(Duration::from_secs(1)),
     }
 }

@@ -3,21 +3,22 @@
 //! conditions (limits and rate) after the state machine's hysteresis and delays, so
 //! chattering never toggles them. A write goes through its device's bus task, one request
 //! at a time on the line; a failed write is retried until it succeeds and raised as its own
-//! alarm meanwhile.
+//! alarm meanwhile. Each output has its own task and sees only the latest level of its
+//! point: a change is never dropped, and one dead module never delays another output.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 use firmware_config::{RegisterKind, SiteConfig};
 use hazgate_wire::{AlarmEvent, Condition, Envelope, EventKind, Level};
 
 use super::ProcessLevel;
+use crate::pipeline::PipelineHandle;
 use crate::poll::modbus::{ModbusError, Request};
-use crate::store::task::StoreHandle;
 
 /// How often a failed write is tried again.
 const RETRY: Duration = Duration::from_secs(2);
@@ -36,14 +37,12 @@ struct Output {
     device: Arc<str>,
     point: Arc<str>,
     level: Level,
-    bus: usize,
     unit: u8,
     target: String,
     write: fn(u16, f64) -> Request,
     address: u16,
     on: f64,
     off: f64,
-    desired: Option<f64>,
     applied: Option<f64>,
     failing: bool,
 }
@@ -62,14 +61,32 @@ fn register(address: u16, v: f64) -> Request {
     }
 }
 
-/// Starts the linkage task; returns where to send level changes. Failure and recovery of
-/// writes go to the store's alarm lane as alarm events.
-pub fn spawn(
-    site: &SiteConfig,
-    writers: BusWriters,
-    events: StoreHandle,
-) -> mpsc::Sender<Vec<ProcessLevel>> {
-    let mut outputs = Vec::new();
+/// Where the pipeline sets the process levels that outputs follow. Setting never waits
+/// and never loses a change: each output sees the latest level of its point.
+#[derive(Default)]
+pub struct LinkageHandle {
+    outputs: HashMap<PointKey, Vec<watch::Sender<Option<Level>>>>,
+}
+
+/// (device, point) of the point an output follows.
+type PointKey = (Arc<str>, Arc<str>);
+
+impl LinkageHandle {
+    pub fn set(&self, changes: &[ProcessLevel]) {
+        for c in changes {
+            if let Some(outputs) = self.outputs.get(&(c.device.clone(), c.point.clone())) {
+                for o in outputs {
+                    o.send_replace(c.level);
+                }
+            }
+        }
+    }
+}
+
+/// Starts one task per output, so a dead relay module never holds up the shut-off valve
+/// on another bus. Failure and recovery of writes go to the pipeline as alarm events.
+pub fn spawn(site: &SiteConfig, writers: BusWriters, alarms: PipelineHandle) -> LinkageHandle {
+    let mut handle = LinkageHandle::default();
     for d in &site.devices {
         for p in &d.points {
             let Some(alarm) = &p.alarm else { continue };
@@ -85,64 +102,58 @@ pub fn spawn(
                 } else {
                     register
                 };
-                outputs.push(Output {
+                let output = Output {
                     device: d.id.as_str().into(),
                     point: p.id.as_str().into(),
                     level: l.level,
-                    bus: target.bus,
                     unit: target.unit,
                     target: format!("{}.{}", l.device, l.point),
                     write,
                     address: tp.address,
                     on: l.on,
                     off: l.off,
-                    desired: None,
                     applied: None,
                     failing: false,
-                });
+                };
+                let (tx, rx) = watch::channel(None);
+                handle
+                    .outputs
+                    .entry((output.device.clone(), output.point.clone()))
+                    .or_default()
+                    .push(tx);
+                let bus = writers.get(&target.bus).cloned();
+                tokio::spawn(drive(output, rx, bus, alarms.clone()));
             }
         }
     }
-    let (tx, rx) = mpsc::channel(256);
-    tokio::spawn(run(outputs, writers, rx, events));
-    tx
+    handle
 }
 
-async fn run(
-    mut outputs: Vec<Output>,
-    writers: BusWriters,
-    mut changes: mpsc::Receiver<Vec<ProcessLevel>>,
-    events: StoreHandle,
+/// Drives one output: writes what its point's level asks for, retries a failed write
+/// every [`RETRY`], and ends when the pipeline drops the handle.
+async fn drive(
+    mut o: Output,
+    mut level: watch::Receiver<Option<Level>>,
+    bus: Option<mpsc::Sender<WriteRequest>>,
+    alarms: PipelineHandle,
 ) {
     let mut retry = tokio::time::interval(RETRY);
     loop {
-        tokio::select! {
-            batch = changes.recv() => {
-                let Some(batch) = batch else { return };
-                for change in batch {
-                    for o in outputs.iter_mut().filter(|o| o.device == change.device && o.point == change.point) {
-                        o.desired = Some(if change.level >= Some(o.level) { o.on } else { o.off });
-                    }
-                }
-            }
-            _ = retry.tick() => {}
-        }
-        for o in outputs.iter_mut() {
-            let Some(desired) = o.desired else { continue };
-            if o.applied == Some(desired) {
-                continue;
-            }
-            let result = match writers.get(&o.bus) {
+        let desired = if *level.borrow_and_update() >= Some(o.level) {
+            o.on
+        } else {
+            o.off
+        };
+        if o.applied != Some(desired) {
+            let result = match &bus {
                 Some(w) => {
                     let (reply, rx) = oneshot::channel();
-                    let sent = w
-                        .send(WriteRequest {
-                            unit: o.unit,
-                            request: (o.write)(o.address, desired),
-                            reply,
-                        })
-                        .await;
-                    match sent {
+                    let request = WriteRequest {
+                        unit: o.unit,
+                        request: (o.write)(o.address, desired),
+                        reply,
+                    };
+                    match w.send(request).await {
                         Ok(()) => rx
                             .await
                             .unwrap_or_else(|_| Err(ModbusError::Lost("the bus stopped".into()))),
@@ -157,8 +168,8 @@ async fn run(
                     o.applied = Some(desired);
                     if o.failing {
                         o.failing = false;
-                        events
-                            .external_alarm(failure_event(o, EventKind::Clear, None))
+                        alarms
+                            .external_alarm(failure_event(&o, EventKind::Clear, None))
                             .await;
                     }
                 }
@@ -166,12 +177,20 @@ async fn run(
                     if !o.failing {
                         o.failing = true;
                         warn!(output = %o.target, "linkage output could not be written: {e}; retrying every {}s", RETRY.as_secs());
-                        events
-                            .external_alarm(failure_event(o, EventKind::Raise, Some(e.to_string())))
+                        alarms
+                            .external_alarm(failure_event(
+                                &o,
+                                EventKind::Raise,
+                                Some(e.to_string()),
+                            ))
                             .await;
                     }
                 }
             }
+        }
+        tokio::select! {
+            changed = level.changed() => if changed.is_err() { return },
+            _ = retry.tick() => {}
         }
     }
 }
@@ -200,6 +219,6 @@ fn failure_event(o: &Output, kind: EventKind, why: Option<String>) -> AlarmEvent
             Some(w) => format!("cannot write {}: {w}", o.target),
             None => format!("{} written again", o.target),
         }),
-        ts: crate::poll::cycle::now_ms(),
+        ts: crate::clock::wall_ms(),
     }
 }

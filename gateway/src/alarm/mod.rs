@@ -115,7 +115,9 @@ impl AlarmEngine {
 
     /// Feeds readings to their points' state machines; returns the events they cause,
     /// point events first, then the roll-ups they change.
-    pub fn evaluate(&mut self, readings: &[Reading]) -> Vec<Event> {
+    /// `clock`: the monotonic time the readings were taken at (see [`crate::clock`]);
+    /// durations run on it, events carry the readings' wall times.
+    pub fn evaluate(&mut self, clock: i64, readings: &[Reading]) -> Vec<Event> {
         let mut events: Vec<Event> = Vec::new();
         for r in readings {
             let Some(&i) = self.index.get(&(r.device.clone(), r.point.clone())) else {
@@ -123,7 +125,7 @@ impl AlarmEngine {
             };
             let t = &mut self.points[i];
             let value = r.value.as_ref().and_then(|v| v.as_f64());
-            let transitions = t.alarm.evaluate(r.ts, value, &r.quality);
+            let transitions = t.alarm.evaluate_timed(r.ts, clock, value, &r.quality);
             if transitions
                 .iter()
                 .any(|tr| matches!(tr.condition, Condition::Limit | Condition::Rate))

@@ -193,6 +193,31 @@ pub struct PointState {
     range: Flag,
 }
 
+impl PointState {
+    /// Times saved by another run are on that run's monotonic scale; any that lie ahead
+    /// of `clock` (the clock stepped back between runs) restart from now, so a delay can
+    /// never wait longer than configured.
+    fn clamp_times(&mut self, clock: i64) {
+        let clamp = |t: &mut i64| {
+            if *t != NEVER && *t > clock {
+                *t = clock;
+            }
+        };
+        self.limit.up.iter_mut().for_each(clamp);
+        self.limit.down.iter_mut().for_each(clamp);
+        clamp(&mut self.comm.clock);
+        clamp(&mut self.fault.since);
+        clamp(&mut self.range.since);
+        if let Some(r) = &mut self.rate {
+            clamp(&mut r.flag.since);
+            let now = clock.div_euclid(r.width);
+            for slot in r.slots.iter_mut().filter(|s| s.n > now) {
+                *slot = EMPTY;
+            }
+        }
+    }
+}
+
 /// The alarm state machine of one point.
 #[derive(Debug, Clone)]
 pub struct PointAlarm {
@@ -263,7 +288,11 @@ fn fingerprint(spec: &AlarmSpec) -> u64 {
 
 #[derive(Clone, Copy)]
 struct At {
+    /// Wall time of the reading: stamps events.
     ts: i64,
+    /// Monotonic time of the reading: every duration (delays, rate windows) runs on it,
+    /// so a step of the wall clock neither delays nor hastens an alarm.
+    clock: i64,
     on: i64,
     off: i64,
 }
@@ -342,9 +371,9 @@ fn step_flag(
 ) {
     if raw != flag.raw {
         flag.raw = raw;
-        flag.since = at.ts;
+        flag.since = at.clock;
     }
-    let held = at.ts.saturating_sub(flag.since);
+    let held = at.clock.saturating_sub(flag.since);
     match (&flag.active, raw) {
         (None, true) if held >= at.on => {
             raise(&mut flag.active, condition, level, at.ts, says, out)
@@ -461,6 +490,19 @@ impl PointAlarm {
     /// order comm loss, sensor fault, out of range, limit, rate; usually none, and then
     /// without allocating.
     pub fn evaluate(&mut self, ts: i64, value: Option<f64>, quality: &Quality) -> Vec<Transition> {
+        self.evaluate_timed(ts, ts, value, quality)
+    }
+
+    /// [`PointAlarm::evaluate`] with the reading's monotonic time `clock` (ms, on the wall
+    /// clock's scale at process start) beside its wall time `ts`: delays, comm loss and
+    /// rate windows are measured on `clock`, events are stamped with `ts`.
+    pub fn evaluate_timed(
+        &mut self,
+        ts: i64,
+        clock: i64,
+        value: Option<f64>,
+        quality: &Quality,
+    ) -> Vec<Transition> {
         let mut out = Vec::new();
         let (bad, reason) = match quality {
             Quality::Good => (false, None),
@@ -473,11 +515,13 @@ impl PointAlarm {
             value.filter(|x| x.is_finite())
         };
         if self.stale {
+            self.st.clamp_times(clock);
             self.reconcile(ts, v, &mut out);
         }
         let failed = bad && reason.is_some_and(is_comm_failure);
         let at = At {
             ts,
+            clock,
             on: self.on,
             off: self.off,
         };
@@ -485,13 +529,14 @@ impl PointAlarm {
         if let Some((_, level)) = self.spec.comm_loss {
             let c = &mut self.st.comm;
             if v.is_some() {
-                c.clock = ts;
+                c.clock = clock;
                 clear(&mut c.active, Condition::CommLoss, v, ts, &mut out);
             } else {
                 if c.clock == NEVER {
-                    c.clock = ts;
+                    c.clock = clock;
                 }
-                if failed && c.active.is_none() && ts.saturating_sub(c.clock) >= self.comm_after {
+                if failed && c.active.is_none() && clock.saturating_sub(c.clock) >= self.comm_after
+                {
                     let says = Says {
                         value: None,
                         limit: None,
@@ -547,7 +592,7 @@ impl PointAlarm {
     fn step_limit(&mut self, at: At, x: f64, out: &mut Vec<Transition>) {
         let spec = &self.spec;
         let st = &mut self.st.limit;
-        let ts = at.ts;
+        let (ts, clock) = (at.ts, at.clock);
         let mut inforce = 0u64;
         let mut raw = 0u8;
         for (i, l) in spec.limits.iter().enumerate().take(64) {
@@ -566,7 +611,7 @@ impl PointAlarm {
                 if raw < k {
                     *since = NEVER;
                 } else if *since == NEVER {
-                    *since = ts;
+                    *since = clock;
                 }
             }
             for k in 0..4u8 {
@@ -574,7 +619,7 @@ impl PointAlarm {
                 if raw > k {
                     *since = NEVER;
                 } else if *since == NEVER {
-                    *since = ts;
+                    *since = clock;
                 }
             }
             st.raw = raw;
@@ -587,9 +632,9 @@ impl PointAlarm {
         let target = if raw > now {
             (now + 1..=raw)
                 .rev()
-                .find(|&k| ts.saturating_sub(st.up[usize::from(k - 1)]) >= at.on)
+                .find(|&k| clock.saturating_sub(st.up[usize::from(k - 1)]) >= at.on)
         } else {
-            (raw..now).find(|&k| ts.saturating_sub(st.down[usize::from(k)]) >= at.off)
+            (raw..now).find(|&k| clock.saturating_sub(st.down[usize::from(k)]) >= at.off)
         };
         match target {
             None => {}
@@ -714,7 +759,7 @@ fn step_rate(
     x: f64,
     out: &mut Vec<Transition>,
 ) {
-    let n = at.ts.div_euclid(rs.width);
+    let n = at.clock.div_euclid(rs.width);
     let slot = &mut rs.slots[n.rem_euclid(SLOTS as i64) as usize];
     if slot.n == n {
         slot.lo = slot.lo.min(x);

@@ -2,26 +2,29 @@
 //! reloaded on SIGHUP and stopped in order on SIGTERM.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use firmware_config::SiteConfig;
-use hazgate_wire::Reading;
+use hazgate_wire::TopicKind;
 
+use crate::clock::ClockWatch;
+use crate::envelope::{Origin, Seqs};
 use crate::metrics::Metrics;
+use crate::pipeline::{PipelineHandle, StateMessage};
 use crate::poll::schedule::run_bus;
-use crate::store::task::{Origin, StoreHandle};
-use crate::store::{status_seq, Store, StoreOptions};
+use crate::poll::Acquired;
+use crate::store::task::StoreHandle;
+use crate::store::{seq_block, Store, StoreOptions};
 use crate::uplink::{StatusInfo, UplinkSettings};
 
-/// Readings batches the store task may lag behind before pollers wait for it.
+/// Readings batches the pipeline may lag behind before pollers wait for it.
 const READINGS_QUEUE: usize = 4096;
 /// Messages in flight to the broker.
 pub const WINDOW: usize = 64;
@@ -46,42 +49,104 @@ pub struct Daemon {
     pub site: SiteConfig,
     pub metrics: Arc<Metrics>,
     pub store: StoreHandle,
-    readings: mpsc::Sender<Vec<Reading>>,
+    pipeline: PipelineHandle,
+    readings: mpsc::Sender<Acquired>,
     store_task: JoinHandle<()>,
+    pipeline_task: JoinHandle<()>,
     pollers: Option<Running>,
     uplink: Option<Running>,
     origin: Origin,
-    status: StatusInfo,
-    status_seq: Arc<AtomicU64>,
+    seqs: Arc<Seqs>,
+    clock: Arc<ClockWatch>,
+    status: watch::Sender<StatusInfo>,
+    state: watch::Receiver<Option<Arc<StateMessage>>>,
     metrics_server: Option<JoinHandle<()>>,
 }
 
-impl Daemon {
-    /// Opens the store (recovering it after a crash), then starts polling and the uplink.
-    pub async fn start(site: SiteConfig) -> Result<Daemon> {
-        let options = StoreOptions::new(site.store.dir.clone(), site.store.max_size);
-        let (store, recovery) = tokio::task::spawn_blocking(move || Store::open(options))
-            .await?
-            .with_context(|| format!("cannot open the store in {}", site.store.dir.display()))?;
-        for (lane, r) in [
-            ("alarm", &recovery.lanes[0]),
-            ("telemetry", &recovery.lanes[1]),
-        ] {
-            if r.corrupt_records > 0 || r.truncated_bytes > 0 {
+/// Opens the store; a store that cannot open (full disk, read-only, a damaged folder) is
+/// no reason to stop polling and alarming: the gateway runs degraded, holds records in
+/// memory, raises `store_failed`, and retries.
+async fn open_store(options: StoreOptions) -> (Option<Store>, Arc<Seqs>) {
+    let dir = options.dir.clone();
+    match tokio::task::spawn_blocking(move || Store::open(options)).await {
+        Ok(Ok((store, recovery))) => {
+            for (lane, r) in [
+                ("alarm", &recovery.lanes[0]),
+                ("telemetry", &recovery.lanes[1]),
+            ] {
+                if r.corrupt_records > 0 || r.truncated_bytes > 0 || r.unreadable_segments > 0 {
+                    warn!(
+                        lane,
+                        corrupt = r.corrupt_records,
+                        truncated_bytes = r.truncated_bytes,
+                        unreadable_segments = r.unreadable_segments,
+                        "store recovered from an unclean stop or damage: what was lost is reported as a gap"
+                    );
+                }
+            }
+            if recovery.ledger == crate::store::LedgerState::Corrupt {
+                warn!("the store's ledger was damaged: rebuilt from the segments; what it still had to report is sent as a gap of unknown size");
+            }
+            (
+                Some(store),
+                Arc::new(Seqs::after(&recovery.max_seq_by_topic)),
+            )
+        }
+        Ok(Err(e)) => {
+            error!("cannot open the store in {}: {e}; running degraded: records are held in memory and sent directly, and the store is retried", dir.display());
+            (None, Arc::new(Seqs::from_clock(crate::clock::wall_ms())))
+        }
+        Err(e) => {
+            error!("the store could not be opened: {e}; running degraded");
+            (None, Arc::new(Seqs::from_clock(crate::clock::wall_ms())))
+        }
+    }
+}
+
+/// Seqs of the retained topics continue above the blocks an earlier run reserved; when the
+/// block cannot be written, above the wall clock.
+fn reserve_retained_seqs(dir: &Path, seqs: &Seqs) {
+    for kind in [TopicKind::State, TopicKind::Status] {
+        match seq_block::reserve(dir, kind.name()) {
+            Ok(first) => seqs.raise_above(kind, first.saturating_sub(1)),
+            Err(e) => {
                 warn!(
-                    lane,
-                    corrupt = r.corrupt_records,
-                    truncated_bytes = r.truncated_bytes,
-                    "store recovered from an unclean stop: a torn or corrupt tail was cut off"
+                    "cannot reserve {kind} seqs in {}: {e}; counting from the clock",
+                    dir.display()
                 );
+                let floor = Seqs::from_clock(crate::clock::wall_ms()).take(kind);
+                seqs.raise_above(kind, floor);
             }
         }
+    }
+}
+
+impl Daemon {
+    /// Opens the store (recovering it after a crash, or running degraded without it), then
+    /// starts the pipeline, polling and the uplink.
+    pub async fn start(site: SiteConfig) -> Result<Daemon> {
+        let options = StoreOptions::new(site.store.dir.clone(), site.store.max_size)
+            .with_min_free(site.store.min_free);
+        let (store, seqs) = open_store(options.clone()).await;
+        reserve_retained_seqs(&site.store.dir, &seqs);
         let metrics = Arc::new(Metrics::default());
+        metrics.started_mono_ms.store(
+            crate::clock::mono_ms(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let clock = Arc::new(ClockWatch::default());
+        clock.look();
         let origin = Origin {
             site: site.site.id.as_str().into(),
             gateway: site.site.gateway.as_str().into(),
         };
-        let (readings, readings_rx) = mpsc::channel(READINGS_QUEUE);
+        let (store_handle, store_task) = crate::store::task::spawn(
+            store,
+            options,
+            origin.clone(),
+            seqs.clone(),
+            metrics.clone(),
+        );
         let restored = match crate::alarm::snapshot::load(&site.store.dir) {
             Ok(s) => s,
             Err(e) => {
@@ -89,48 +154,49 @@ impl Daemon {
                 None
             }
         };
-        let alarms = crate::alarm::AlarmEngine::new(&site, restored);
-        let (store_handle, store_task) = crate::store::task::spawn(
-            store,
-            alarms,
-            site.store.dir.clone(),
-            recovery.max_seq_by_topic.clone(),
-            origin.clone(),
+        let (readings, readings_rx) = mpsc::channel(READINGS_QUEUE);
+        let (pipeline, state, pipeline_task) = crate::pipeline::spawn(
+            crate::pipeline::Parts {
+                site: site.clone(),
+                restored,
+                origin: origin.clone(),
+                seqs: seqs.clone(),
+                store: store_handle.clone(),
+                metrics: metrics.clone(),
+                clock: clock.clone(),
+            },
             readings_rx,
             site.store.sync_interval,
-            metrics.clone(),
         );
-        let status_seq = Arc::new(AtomicU64::new(
-            status_seq::reserve(&site.store.dir)
-                .with_context(|| format!("cannot write to {}", site.store.dir.display()))?,
-        ));
-        let status = StatusInfo {
+        let (status, _) = watch::channel(StatusInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
             config_hash: site.hash.clone(),
-            boot_ts: crate::poll::cycle::now_ms(),
-        };
-        let metrics_server = match site.metrics {
-            Some(addr) => {
-                let listener_metrics = metrics.clone();
-                Some(tokio::spawn(async move {
-                    if let Err(e) = crate::ops::serve_metrics(addr, listener_metrics).await {
-                        error!("metrics endpoint at {addr} could not start: {e}");
-                    }
-                }))
-            }
-            None => None,
-        };
+            boot_ts: crate::clock::wall_ms(),
+        });
+        let metrics_server = site.metrics.map(|addr| {
+            let health = crate::ops::HealthRules::for_site(&site);
+            let listener_metrics = metrics.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::ops::serve_metrics(addr, listener_metrics, health).await {
+                    error!("metrics endpoint at {addr} could not start: {e}");
+                }
+            })
+        });
         let mut daemon = Daemon {
             site,
             metrics,
             store: store_handle,
+            pipeline,
             readings,
             store_task,
+            pipeline_task,
             pollers: None,
             uplink: None,
             origin,
+            seqs,
+            clock,
             status,
-            status_seq,
+            state,
             metrics_server,
         };
         daemon.start_pollers().await;
@@ -160,8 +226,8 @@ impl Daemon {
             )));
         }
         // Linkage outputs write through the bus tasks just started.
-        let linkage = crate::alarm::linkage::spawn(&self.site, writers, self.store.clone());
-        self.store.set_linkage(linkage).await;
+        let linkage = crate::alarm::linkage::spawn(&self.site, writers, self.pipeline.clone());
+        self.pipeline.set_linkage(linkage).await;
         self.pollers = Some(Running { stop, tasks });
     }
 
@@ -173,10 +239,12 @@ impl Daemon {
         let settings = UplinkSettings {
             uplink,
             origin: self.origin.clone(),
-            status: self.status.clone(),
+            status: self.status.subscribe(),
+            state: self.state.clone(),
             window: WINDOW,
             health_interval: HEALTH_INTERVAL,
-            status_seq: self.status_seq.clone(),
+            seqs: self.seqs.clone(),
+            clock: self.clock.clone(),
         };
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(crate::uplink::run(
@@ -192,8 +260,9 @@ impl Daemon {
     }
 
     /// Applies a new config without losing the store: polling restarts with the new
-    /// devices, the uplink reconnects if its settings changed. A config that names another
-    /// site, gateway or store is refused: those cannot change under a running store.
+    /// devices, the uplink reconnects if its settings changed, and the status tells the new
+    /// config hash at once. A config that names another site, gateway or store is refused:
+    /// those cannot change under a running store.
     pub async fn reload(&mut self, path: &Path) -> Result<()> {
         let site = crate::commands::load(path)?;
         if site.site.id != self.site.site.id || site.site.gateway != self.site.site.gateway {
@@ -211,8 +280,9 @@ impl Daemon {
         if let Some(p) = self.pollers.take() {
             p.stop().await;
         }
-        self.status.config_hash = site.hash.clone();
-        self.store.reconfigure(site.clone()).await;
+        self.status
+            .send_modify(|s| s.config_hash = site.hash.clone());
+        self.pipeline.reconfigure(site.clone()).await;
         self.site = site;
         self.start_pollers().await;
         if uplink_changed {
@@ -225,15 +295,18 @@ impl Daemon {
         Ok(())
     }
 
-    /// Stops polling, writes and syncs everything acquired, waits briefly for the broker's
-    /// last acknowledgements, says `offline`, and closes the session cleanly.
+    /// Stops polling, hands everything acquired to the store and syncs it, waits briefly
+    /// for the broker's last acknowledgements, says `offline`, and closes the session.
     pub async fn shutdown(mut self) {
         if let Some(p) = self.pollers.take() {
             p.stop().await;
         }
-        drop(self.readings); // the store task flushes and syncs what it holds
+        drop(self.readings);
+        drop(self.pipeline);
+        // The pipeline flushes what it holds and ends once the linkage tasks are gone.
+        let _ = self.pipeline_task.await;
         if let Some(u) = self.uplink.take() {
-            // Give the uplink one sync interval to send the final flush.
+            // Give the uplink a moment to send the final flush.
             tokio::time::sleep(Duration::from_millis(50)).await;
             u.stop().await;
         }

@@ -3,5 +3,5 @@
 mod http;
 mod logging;
 
-pub use http::serve_metrics;
+pub use http::{serve_metrics, HealthRules};
 pub use logging::{init_logging, LogFormat};

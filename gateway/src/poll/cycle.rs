@@ -1,6 +1,6 @@
 //! One poll cycle of one device: its planned reads, in order, on its bus.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use firmware_config::Device;
 
@@ -22,12 +22,7 @@ pub struct DeviceImage {
     pub results: Vec<BlockResult>,
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::wall_ms as now_ms;
 
 /// Reads every block of the plan. Once the device proves unreachable (timeout, refused,
 /// lost), its remaining blocks are not tried this cycle: on a shared RS-485 line a dead

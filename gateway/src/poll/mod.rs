@@ -12,6 +12,14 @@ use tokio::sync::mpsc;
 use firmware_config::SiteConfig;
 use hazgate_wire::Reading;
 
+/// The readings of one device cycle, with the monotonic time they were taken at (see
+/// [`crate::clock`]): alarm delays run on it, never on the readings' wall times.
+#[derive(Debug, Clone)]
+pub struct Acquired {
+    pub clock: i64,
+    pub readings: Vec<Reading>,
+}
+
 use crate::decode::decode_device;
 use cycle::read_device;
 use link::BusLink;

@@ -10,12 +10,12 @@ use tokio::time::{sleep_until, Instant};
 use tracing::{info, warn};
 
 use firmware_config::{Bus, Device};
-use hazgate_wire::Reading;
 
-use super::cycle::{now_ms, read_device, BlockResult, DeviceImage};
+use super::cycle::{read_device, BlockResult, DeviceImage};
 use super::link::BusLink;
 use super::modbus::ModbusError;
 use super::plan::DevicePlan;
+use crate::clock::wall_ms as now_ms;
 use crate::decode::DeviceDecoder;
 use crate::metrics::Metrics;
 
@@ -45,7 +45,7 @@ pub fn backoff(poll: Duration, failures: u32) -> Duration {
 pub async fn run_bus(
     bus: Bus,
     devices: Vec<Device>,
-    out: mpsc::Sender<Vec<Reading>>,
+    out: mpsc::Sender<super::Acquired>,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
     mut writes: mpsc::Receiver<crate::alarm::linkage::WriteRequest>,
@@ -157,7 +157,14 @@ pub async fn run_bus(
             .readings
             .fetch_add(readings.len() as u64, Ordering::Relaxed);
         // The store takes everything; this waits only if it is far behind (a failing disk).
-        if out.send(readings).await.is_err() {
+        metrics
+            .last_poll_mono_ms
+            .store(crate::clock::mono_ms(), Ordering::Relaxed);
+        let acquired = super::Acquired {
+            clock: crate::clock::mono_ms(),
+            readings,
+        };
+        if out.send(acquired).await.is_err() {
             return;
         }
         // Next slot on the device's own grid: no drift, and an overrun skips, never queues.

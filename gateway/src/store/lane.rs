@@ -45,8 +45,9 @@ impl LaneLog {
         ledger: &LaneLedger,
         rec: &mut LaneRecovery,
         max_seq: &mut BTreeMap<u8, u64>,
+        doubts: &mut Vec<Gap>,
     ) -> Result<LaneLog, StoreError> {
-        std::fs::create_dir_all(&dir).map_err(StoreError::io("create the folder", &dir))?;
+        super::create_dir_synced(&dir)?;
         let mut files = Vec::new();
         for item in std::fs::read_dir(&dir).map_err(StoreError::io("list", &dir))? {
             let item = item.map_err(StoreError::io("list", &dir))?;
@@ -60,7 +61,34 @@ impl LaneLog {
         let mut prev = 0;
         for (_, path) in files {
             let mut damage = ScanDamage::default();
-            let seg = Segment::recover(path, prev, &mut damage)?;
+            let seg = match Segment::recover(path.clone(), prev, &mut damage) {
+                Ok(seg) => seg,
+                Err(e) => {
+                    // One bad sector must not keep the gateway from starting: set the file
+                    // aside and report what it held as lost (times from its neighbours).
+                    tracing::error!(
+                        "{e}: the segment is set aside and its records reported as a gap"
+                    );
+                    let aside = path.with_extension("unreadable");
+                    let _ = std::fs::rename(&path, &aside);
+                    rec.unreadable_segments += 1;
+                    let ts = segments
+                        .back()
+                        .and_then(|s: &Segment| s.entries.last().map(|e| e.max_ts))
+                        .unwrap_or_else(crate::clock::wall_ms);
+                    doubts.push(Gap {
+                        lane,
+                        first_id: prev + 1,
+                        last_id: prev + 1,
+                        first_seq: 0,
+                        last_seq: 0,
+                        records: 0,
+                        from_ts: ts,
+                        to_ts: crate::clock::wall_ms().max(ts),
+                    });
+                    continue;
+                }
+            };
             rec.corrupt_records += damage.corrupt_records;
             rec.truncated_bytes += damage.truncated_bytes;
             let Some(last) = seg.last_id() else {

@@ -17,11 +17,12 @@
 //! see the `store` section of BENCHMARKS.md.
 
 mod error;
+pub mod held;
 mod lane;
 mod ledger;
 mod record;
 mod segment;
-pub mod status_seq;
+pub mod seq_block;
 pub mod task;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,9 @@ pub struct StoreOptions {
     pub max_size: u64,
     /// Segments are rolled at this size; eviction and deletion work by whole segments.
     pub segment_size: u64,
+    /// Free space to keep on the filesystem: telemetry is evicted to keep it too, so the
+    /// disk does not fill up under the alarms (other programs write there as well).
+    pub min_free: u64,
 }
 
 impl StoreOptions {
@@ -59,7 +63,13 @@ impl StoreOptions {
             dir: dir.into(),
             max_size,
             segment_size: (max_size / 16).clamp(256 << 10, 64 << 20),
+            min_free: 0,
         }
+    }
+
+    pub fn with_min_free(mut self, min_free: u64) -> StoreOptions {
+        self.min_free = min_free;
+        self
     }
 }
 
@@ -138,6 +148,9 @@ pub struct LaneRecovery {
     pub truncated_bytes: u64,
     /// Bad records found: each skipped record, and each place where a file was cut.
     pub corrupt_records: u64,
+    /// Segment files that could not be read at all (a bad sector): set aside as
+    /// `*.unreadable` and reported as a gap.
+    pub unreadable_segments: u64,
 }
 
 /// What opening found.
@@ -215,9 +228,9 @@ impl Store {
                 opts.max_size, opts.segment_size
             )));
         }
-        std::fs::create_dir_all(&opts.dir)
-            .map_err(StoreError::io("create the folder", &opts.dir))?;
+        create_dir_synced(&opts.dir)?;
         let (ledger, ledger_state) = ledger::load(&opts.dir);
+        let mut doubts = Vec::new();
         let mut max_seq = ledger.max_seq_by_topic.clone();
         let mut rec = [LaneRecovery::default(); 2];
         let mut open_lane = |lane: Lane| {
@@ -228,14 +241,39 @@ impl Store {
                 &ledger.lanes[lane.index()],
                 &mut rec[lane.index()],
                 &mut max_seq,
+                &mut doubts,
             )
         };
         let lanes = [open_lane(Lane::Alarm)?, open_lane(Lane::Telemetry)?];
+        if ledger_state == LedgerState::Corrupt {
+            // Whatever gaps the ledger still had to report are unknown now: report the
+            // doubt, up to the oldest record present, rather than stay silent.
+            let to_ts = lanes
+                .iter()
+                .filter_map(|l| l.oldest_unacked().map(|e| e.min_ts))
+                .min()
+                .unwrap_or_else(crate::clock::wall_ms);
+            doubts.push(Gap {
+                lane: Lane::Telemetry,
+                first_id: 0,
+                last_id: 0,
+                first_seq: 0,
+                last_seq: max_seq
+                    .get(&hazgate_wire::TopicKind::Telemetry.code())
+                    .copied()
+                    .unwrap_or(0),
+                records: 0,
+                from_ts: to_ts,
+                to_ts,
+            });
+        }
+        let mut gaps = ledger.gaps;
+        gaps.extend(doubts);
         let mut store = Store {
             opts,
             lanes,
             max_seq_by_topic: max_seq,
-            gaps: ledger.gaps,
+            gaps,
             ledger_dirty: true,
             ledger_urgent: true,
             ledger_written: Instant::now(),
@@ -300,7 +338,12 @@ impl Store {
     /// that did not happen rather than hiding one that did.
     fn make_room(&mut self, incoming: u64) {
         let mut evicted = Vec::new();
-        while self.total_bytes() + incoming > self.opts.max_size {
+        let short_of_space = |store: &Store| {
+            store.opts.min_free > 0
+                && free_space(&store.opts.dir)
+                    .is_some_and(|free| free < store.opts.min_free.saturating_add(incoming))
+        };
+        while self.total_bytes() + incoming > self.opts.max_size || short_of_space(self) {
             match self.lanes[Lane::Telemetry.index()].evict_oldest() {
                 Some(e) => evicted.push(e),
                 None => break,
@@ -448,6 +491,14 @@ impl Store {
         std::mem::take(&mut self.gaps)
     }
 
+    /// Gaps taken with [`Store::take_gaps`] whose report could not be made durable: queued
+    /// again, ahead of newer ones, and kept in the ledger.
+    pub fn requeue_gaps(&mut self, mut gaps: Vec<Gap>) {
+        gaps.append(&mut self.gaps);
+        self.gaps = gaps;
+        self.ledger_urgent = true;
+    }
+
     /// The queued gaps, without taking them.
     pub fn pending_gaps(&self) -> &[Gap] {
         &self.gaps
@@ -487,6 +538,26 @@ impl Store {
     pub fn lane_dir(&self, lane: Lane) -> &Path {
         self.lane(lane).dir()
     }
+}
+
+/// Creates a folder (and its parents) so that it survives a power cut: the new entry is
+/// synced in its parent, as a file's data would be.
+pub(crate) fn create_dir_synced(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(StoreError::io("create the folder", dir))?;
+    segment::sync_dir(dir)?;
+    match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => segment::sync_dir(parent),
+        _ => Ok(()),
+    }
+}
+
+/// Bytes available to an unprivileged writer on the filesystem holding `dir`.
+fn free_space(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 impl Drop for Store {

@@ -1,55 +1,63 @@
-//! The task that owns the store: turns readings into telemetry messages at every sync
-//! tick, appends and syncs them, reports evictions as gap messages, and serves the uplink's
-//! reads and acknowledgements. One owner means no lock around the files, and polling only
-//! ever hands readings over a channel: it never waits on the disk.
+//! The task that owns the store, and nothing else: it appends what the pipeline hands it,
+//! syncs, reports evictions as gap messages, and serves the uplink's reads and
+//! acknowledgements. One owner means no lock around the files.
+//!
+//! When the disk fails (full, read-only, an I/O error, or a store that cannot even open),
+//! nothing is dropped: records go to memory ([`Held`]), the uplink sends them from there,
+//! the task retries the disk every sync and reopens the store every few seconds, and
+//! `failed` says so until the disk has taken everything again. The pipeline turns that
+//! into the gateway's own `store_failed` alarm.
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, Notify};
-use tokio::time::MissedTickBehavior;
-use tracing::{error, warn};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::time::Instant;
+use tracing::{error, info, warn};
 
-use hazgate_wire::{Envelope, Gap, Message, Reading, Telemetry, TopicKind, VERSION};
-use tracing::info;
+use hazgate_wire::{Gap as GapMessage, Message, TopicKind};
 
-use crate::alarm::{snapshot, AlarmEngine};
-
-use super::{Lane, Record, Store, StoreError, StoreStats};
+use super::held::Held;
+use super::{Gap, Lane, Record, Store, StoreError, StoreOptions, StoreStats};
+use crate::envelope::{Origin, Seqs};
 use crate::metrics::Metrics;
 
-/// Readings per telemetry message: about 60 KB of JSON, well under broker packet limits.
-pub const MAX_BATCH: usize = 500;
+/// How often a store that cannot open is tried again.
+const REOPEN_EVERY: Duration = Duration::from_secs(5);
+/// Memory for alarm-lane records (alarm events, gap reports) the disk refused: far more
+/// than any outage produces; only past it would the oldest be dropped, counted and logged.
+const HELD_ALARMS_MAX: usize = 256 << 20;
+/// Memory for telemetry the disk refused; what is pushed out is reported as a data gap.
+const HELD_TELEMETRY_MAX: usize = 16 << 20;
 
-/// Who the messages are from.
-#[derive(Debug, Clone)]
-pub struct Origin {
-    pub site: Arc<str>,
-    pub gateway: Arc<str>,
-}
-
-impl Origin {
-    pub fn envelope(&self, seq: u64) -> Envelope {
-        Envelope {
-            v: VERSION,
-            site: self.site.clone(),
-            gateway: self.gateway.clone(),
-            seq,
-        }
-    }
+/// Where a record waits: on disk in a lane, or in memory because the disk refused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Place {
+    Disk(Lane),
+    Held(Lane),
 }
 
 pub enum Command {
-    Unsent {
+    Append {
         lane: Lane,
+        topic: TopicKind,
+        seq: u64,
+        min_ts: i64,
+        max_ts: i64,
+        payload: Vec<u8>,
+    },
+    /// Make everything appended durable and visible, report gaps, retry a failed disk.
+    Sync,
+    Unsent {
+        place: Place,
         after: Option<u64>,
         max_records: usize,
         reply: oneshot::Sender<Result<Vec<Record>, StoreError>>,
     },
     Ack {
-        lane: Lane,
+        place: Place,
         id: u64,
     },
     /// The id the next record of a lane will get: where "live" starts after a reconnect.
@@ -58,41 +66,69 @@ pub enum Command {
         reply: oneshot::Sender<u64>,
     },
     Stats {
-        reply: oneshot::Sender<StoreStats>,
+        reply: oneshot::Sender<Stats>,
     },
-    /// The retained state message as of now (published at every birth).
-    CurrentState {
-        reply: oneshot::Sender<Option<Vec<u8>>>,
-    },
-    /// A reloaded config: the alarm engine is rebuilt, keeping every point's state.
-    Reconfigure {
-        site: Box<firmware_config::SiteConfig>,
-    },
-    /// An alarm from outside the engine (a linkage output that cannot be written).
-    ExternalAlarm(Box<hazgate_wire::AlarmEvent>),
-    /// Where level changes go for linkage outputs; it is told every level at once.
-    SetLinkage(mpsc::Sender<Vec<crate::alarm::ProcessLevel>>),
 }
 
-/// The store task's address, for the uplink.
+/// The store's figures, with what memory holds and whether the disk fails.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// `None` while the store cannot open.
+    pub store: Option<StoreStats>,
+    pub held_alarm: usize,
+    pub held_telemetry: usize,
+    pub oldest_held_ts: Option<i64>,
+    pub failed: bool,
+}
+
+/// The store task's address.
 #[derive(Clone)]
 pub struct StoreHandle {
     tx: mpsc::Sender<Command>,
     /// Woken whenever new records are ready to send.
     pub ready: Arc<Notify>,
+    /// `true` while the disk refuses records (held in memory meanwhile).
+    pub failed: watch::Receiver<bool>,
 }
 
 impl StoreHandle {
-    pub async fn unsent(
+    /// Hands a record over; the task appends it (an alarm-lane record is synced before the
+    /// uplink is woken for it). Waits only while the task is far behind.
+    pub async fn append(
         &self,
         lane: Lane,
+        topic: TopicKind,
+        seq: u64,
+        (min_ts, max_ts): (i64, i64),
+        payload: Vec<u8>,
+    ) {
+        let _ = self
+            .tx
+            .send(Command::Append {
+                lane,
+                topic,
+                seq,
+                min_ts,
+                max_ts,
+                payload,
+            })
+            .await;
+    }
+
+    pub async fn sync(&self) {
+        let _ = self.tx.send(Command::Sync).await;
+    }
+
+    pub async fn unsent(
+        &self,
+        place: Place,
         after: Option<u64>,
         max_records: usize,
     ) -> Result<Vec<Record>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Unsent {
-                lane,
+                place,
                 after,
                 max_records,
                 reply,
@@ -102,8 +138,8 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    pub async fn ack(&self, lane: Lane, id: u64) {
-        let _ = self.tx.send(Command::Ack { lane, id }).await;
+    pub async fn ack(&self, place: Place, id: u64) {
+        let _ = self.tx.send(Command::Ack { place, id }).await;
     }
 
     pub async fn next_id(&self, lane: Lane) -> Result<u64, StoreError> {
@@ -115,30 +151,7 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)
     }
 
-    pub async fn current_state(&self) -> Option<Vec<u8>> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::CurrentState { reply }).await.ok()?;
-        rx.await.ok().flatten()
-    }
-
-    pub async fn external_alarm(&self, event: hazgate_wire::AlarmEvent) {
-        let _ = self.tx.send(Command::ExternalAlarm(Box::new(event))).await;
-    }
-
-    pub async fn set_linkage(&self, linkage: mpsc::Sender<Vec<crate::alarm::ProcessLevel>>) {
-        let _ = self.tx.send(Command::SetLinkage(linkage)).await;
-    }
-
-    pub async fn reconfigure(&self, site: firmware_config::SiteConfig) {
-        let _ = self
-            .tx
-            .send(Command::Reconfigure {
-                site: Box::new(site),
-            })
-            .await;
-    }
-
-    pub async fn stats(&self) -> Result<StoreStats, StoreError> {
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Stats { reply })
@@ -148,82 +161,55 @@ impl StoreHandle {
     }
 }
 
-pub struct StoreTask {
-    store: Store,
-    alarms: AlarmEngine,
-    /// The latest alarm snapshot, for the snapshot writer (taken at shutdown).
-    snapshots: Option<tokio::sync::watch::Sender<Option<Arc<snapshot::Snapshot>>>>,
-    snapshot_writer: Option<tokio::task::JoinHandle<()>>,
-    linkage: Option<mpsc::Sender<Vec<crate::alarm::ProcessLevel>>>,
+struct StoreTask {
+    store: Option<Store>,
+    options: StoreOptions,
+    /// Alarm, telemetry.
+    held: [Held; 2],
     origin: Origin,
-    next_seq: BTreeMap<u8, u64>,
-    pending: Vec<Reading>,
+    seqs: Arc<Seqs>,
+    /// Gaps already held in memory, so a gap that goes back to the store's queue after a
+    /// failed append is not held twice (lane, first id).
+    held_gaps: HashSet<(Lane, u64)>,
+    failed: watch::Sender<bool>,
+    reopen_at: Instant,
     metrics: Arc<Metrics>,
     ready: Arc<Notify>,
 }
 
-/// Starts the store task. Readings arrive on `readings`; when that channel closes (all
-/// pollers stopped), the task writes what it holds, syncs, and ends.
-#[allow(clippy::too_many_arguments)]
+/// Starts the store task with a store, or with none when it could not open (it is retried
+/// every few seconds). The task ends when every handle is dropped, after a checkpoint.
 pub fn spawn(
-    store: Store,
-    alarms: AlarmEngine,
-    dir: std::path::PathBuf,
-    max_seq_by_topic: BTreeMap<u8, u64>,
+    store: Option<Store>,
+    options: StoreOptions,
     origin: Origin,
-    readings: mpsc::Receiver<Vec<Reading>>,
-    sync_interval: Duration,
+    seqs: Arc<Seqs>,
     metrics: Arc<Metrics>,
 ) -> (StoreHandle, tokio::task::JoinHandle<()>) {
-    let (tx, commands) = mpsc::channel(256);
+    let (tx, commands) = mpsc::channel(1024);
     let ready = Arc::new(Notify::new());
-    let next_seq = max_seq_by_topic
-        .into_iter()
-        .map(|(t, s)| (t, s + 1))
-        .collect();
-    let (snapshots, snapshot_writer) = spawn_snapshot_writer(dir.clone(), metrics.clone());
+    let (failed, failed_rx) = watch::channel(store.is_none());
     let task = StoreTask {
         store,
-        alarms,
-        snapshots: Some(snapshots),
-        snapshot_writer: Some(snapshot_writer),
-        linkage: None,
+        options,
+        held: [Held::new(HELD_ALARMS_MAX), Held::new(HELD_TELEMETRY_MAX)],
         origin,
-        next_seq,
-        pending: Vec::new(),
+        seqs,
+        held_gaps: HashSet::new(),
+        failed,
+        reopen_at: Instant::now() + REOPEN_EVERY,
         metrics,
         ready: ready.clone(),
     };
-    let join = tokio::spawn(task.run(readings, commands, sync_interval));
-    (StoreHandle { tx, ready }, join)
-}
-
-/// Writes alarm snapshots as they come, newest first: while one is being written, newer
-/// ones replace each other and only the last is written next.
-type SnapshotWriter = (
-    tokio::sync::watch::Sender<Option<Arc<snapshot::Snapshot>>>,
-    tokio::task::JoinHandle<()>,
-);
-
-fn spawn_snapshot_writer(dir: std::path::PathBuf, metrics: Arc<Metrics>) -> SnapshotWriter {
-    let (tx, mut rx) = tokio::sync::watch::channel::<Option<Arc<snapshot::Snapshot>>>(None);
-    let writer = tokio::spawn(async move {
-        while rx.changed().await.is_ok() {
-            let Some(snap) = rx.borrow_and_update().clone() else {
-                continue;
-            };
-            let dir = dir.clone();
-            match tokio::task::spawn_blocking(move || snapshot::save(&dir, &snap)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-                    error!("alarm state could not be saved: {e}");
-                }
-                Err(e) => error!("alarm state writer failed: {e}"),
-            }
-        }
-    });
-    (tx, writer)
+    let join = tokio::spawn(task.run(commands));
+    (
+        StoreHandle {
+            tx,
+            ready,
+            failed: failed_rx,
+        },
+        join,
+    )
 }
 
 /// Runs blocking file work without stalling the runtime's other tasks.
@@ -234,202 +220,314 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+fn index(lane: Lane) -> usize {
+    match lane {
+        Lane::Alarm => 0,
+        Lane::Telemetry => 1,
+    }
+}
+
 impl StoreTask {
-    async fn run(
-        mut self,
-        mut readings: mpsc::Receiver<Vec<Reading>>,
-        mut commands: mpsc::Receiver<Command>,
-        sync_interval: Duration,
-    ) {
-        let mut tick = tokio::time::interval(sync_interval);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut commands_open = true;
-        loop {
-            tokio::select! {
-                biased;
-                cmd = commands.recv(), if commands_open => match cmd {
-                    Some(cmd) => self.handle(cmd),
-                    None => commands_open = false,
-                },
-                batch = readings.recv() => match batch {
-                    Some(batch) => {
-                        self.evaluate(&batch);
-                        self.pending.extend(batch);
-                    }
-                    None => {
-                        self.flush();
-                        // Polling has stopped: end the linkage task, which holds a handle
-                        // to this one and would otherwise keep it alive.
-                        self.linkage = None;
-                        // Keep answering the uplink until it is done with its last messages.
-                        while let Some(cmd) = commands.recv().await {
-                            self.handle(cmd);
-                        }
-                        // The writer finishes the newest snapshot, then ends.
-                        self.snapshots = None;
-                        if let Some(w) = self.snapshot_writer.take() {
-                            let _ = w.await;
-                        }
-                        return;
-                    }
-                },
-                _ = tick.tick() => self.flush(),
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        if self.store.is_none() {
+            self.set_failed("the store could not open");
+        }
+        while let Some(cmd) = commands.recv().await {
+            self.handle(cmd);
+        }
+        if let Some(store) = &mut self.store {
+            if let Err(e) = blocking(|| store.checkpoint()) {
+                error!("the store could not be checkpointed at shutdown: {e}");
             }
         }
-    }
-
-    fn seq(&mut self, topic: TopicKind) -> u64 {
-        let next = self.next_seq.entry(topic.code()).or_insert(1);
-        let seq = *next;
-        *next += 1;
-        seq
-    }
-
-    /// Runs the alarm engine over fresh readings. Every event, and the new state, goes into
-    /// the alarm lane, which syncs before it returns: an alarm is on disk before anything
-    /// reports it, and the uplink is woken at once, not at the next tick.
-    fn evaluate(&mut self, batch: &[Reading]) {
-        if self.alarms.is_empty() {
-            return;
-        }
-        let events = self.alarms.evaluate(batch);
-        if events.is_empty() {
-            return;
-        }
-        let changes = self.alarms.take_changes();
-        if let (Some(linkage), false) = (&self.linkage, changes.is_empty()) {
-            if linkage.try_send(changes).is_err() {
-                error!("linkage outputs are not keeping up; level changes dropped");
-            }
-        }
-        for event in events {
-            self.record_alarm(event);
-        }
-        // The events are synced: the uplink may send them now, while the rest is written.
-        self.ready.notify_one();
-        if let Some((seq, ts, payload)) = self.state_message() {
-            self.append_alarm_lane(TopicKind::State, seq, ts, &payload);
-        }
-        self.ready.notify_one();
-        // The snapshot goes to its own writer: its fsyncs must not hold up the next alarm.
-        if let Some(s) = &self.snapshots {
-            let _ = s.send(Some(Arc::new(self.alarms.snapshot())));
+        let held = self.held[0].len() + self.held[1].len();
+        if held > 0 {
+            error!(
+                records = held,
+                "stopping with records the disk never took; they were not delivered"
+            );
         }
     }
 
-    /// Gives an alarm event its seq, logs it, and writes it to the synced alarm lane.
-    fn record_alarm(&mut self, mut event: hazgate_wire::AlarmEvent) {
-        let seq = self.seq(TopicKind::Alarm);
-        event.envelope = self.origin.envelope(seq);
-        let what = match (&event.device, &event.point, &event.hazard_source) {
-            (Some(d), Some(p), _) => format!("{d}.{p}"),
-            (_, _, Some(h)) => format!("hazard source {h}"),
-            _ => "site".to_string(),
-        };
-        info!(event = ?event.event, condition = ?event.condition, level = ?event.level, previous = ?event.previous, value = ?event.value, limit = ?event.limit, "ALARM {what}");
-        let ts = event.ts;
-        let payload = Message::Alarm(event).to_json();
-        self.append_alarm_lane(TopicKind::Alarm, seq, ts, &payload);
-    }
-
-    fn state_message(&mut self) -> Option<(u64, i64, Vec<u8>)> {
-        if self.alarms.is_empty() {
-            return None;
-        }
-        let seq = self.seq(TopicKind::State);
-        let ts = crate::poll::cycle::now_ms();
-        Some((
-            seq,
-            ts,
-            Message::State(self.alarms.state(self.origin.envelope(seq), ts)).to_json(),
-        ))
-    }
-
-    fn append_alarm_lane(&mut self, topic: TopicKind, seq: u64, ts: i64, payload: &[u8]) {
-        let store = &mut self.store;
-        if let Err(e) = blocking(|| store.append(Lane::Alarm, topic.code(), seq, ts, ts, payload)) {
-            self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-            error!("{topic} message could not be stored: {e}");
-        }
-    }
-
-    /// Pending readings become telemetry messages, everything is synced, evictions are
-    /// reported, and the uplink is woken.
-    fn flush(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        for chunk in pending.chunks(MAX_BATCH) {
-            let (min_ts, max_ts) = chunk.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
-                (lo.min(r.ts), hi.max(r.ts))
-            });
-            let seq = self.seq(TopicKind::Telemetry);
-            let payload = Message::Telemetry(Telemetry {
-                envelope: self.origin.envelope(seq),
-                readings: chunk.to_vec(),
-            })
-            .to_json();
-            let store = &mut self.store;
-            if let Err(e) = blocking(|| {
-                store.append(
-                    Lane::Telemetry,
-                    TopicKind::Telemetry.code(),
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Append {
+                lane,
+                topic,
+                seq,
+                min_ts,
+                max_ts,
+                payload,
+            } => {
+                let record = Record {
+                    id: 0,
+                    topic: topic.code(),
                     seq,
                     min_ts,
                     max_ts,
-                    &payload,
-                )
-            }) {
-                self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-                error!(
-                    "telemetry of {} readings could not be stored: {e}",
-                    chunk.len()
+                    payload,
+                };
+                self.append(lane, record);
+                if lane == Lane::Alarm {
+                    // Synced (or held): the uplink may send it now, not at the next tick.
+                    self.ready.notify_one();
+                }
+            }
+            Command::Sync => self.sync(),
+            Command::Unsent {
+                place,
+                after,
+                max_records,
+                reply,
+            } => {
+                let result = match place {
+                    Place::Held(lane) => Ok(self.held[index(lane)].unsent(after, max_records)),
+                    Place::Disk(lane) => match &mut self.store {
+                        Some(store) => {
+                            blocking(|| store.unsent(lane, after, max_records, usize::MAX))
+                        }
+                        None => Ok(Vec::new()),
+                    },
+                };
+                if let Err(e) = &result {
+                    self.fail(&format!("cannot read unsent records: {e}"));
+                }
+                let _ = reply.send(result);
+            }
+            Command::Ack { place, id } => match place {
+                Place::Held(lane) => self.held[index(lane)].ack(id),
+                Place::Disk(lane) => {
+                    if let Some(store) = &mut self.store {
+                        store.ack(lane, id);
+                    }
+                }
+            },
+            Command::NextId { lane, reply } => {
+                let _ = reply.send(self.store.as_ref().map_or(1, |s| s.next_id(lane)));
+            }
+            Command::Stats { reply } => {
+                let _ = reply.send(self.stats());
+            }
+        }
+    }
+
+    /// Appends to disk, or holds in memory when the disk refuses.
+    fn append(&mut self, lane: Lane, record: Record) {
+        if let Some(store) = &mut self.store {
+            let r = &record;
+            match blocking(|| store.append(lane, r.topic, r.seq, r.min_ts, r.max_ts, &r.payload)) {
+                Ok(_) => return,
+                Err(StoreError::TooLarge { len, max }) => {
+                    // It could never be stored nor sent: say so, never retry it forever.
+                    self.metrics.too_large.fetch_add(1, Ordering::Relaxed);
+                    error!(
+                        len,
+                        max,
+                        "a {} record is too large to store and send; skipped",
+                        lane.dir_name()
+                    );
+                    return;
+                }
+                Err(e) => self.fail(&format!(
+                    "{} record could not be stored: {e}",
+                    lane.dir_name()
+                )),
+            }
+        }
+        self.hold(lane, record);
+    }
+
+    fn hold(&mut self, lane: Lane, record: Record) {
+        let pushed_out = self.held[index(lane)].push(record);
+        match lane {
+            Lane::Telemetry if !pushed_out.is_empty() => {
+                let gap = gap_of(&pushed_out);
+                warn!(
+                    messages = gap.records,
+                    "telemetry held in memory exceeds its budget: the oldest becomes a data gap"
                 );
+                self.report_gap_held(gap);
+            }
+            Lane::Alarm => {
+                for r in pushed_out {
+                    self.metrics.alarms_dropped.fetch_add(1, Ordering::Relaxed);
+                    error!(
+                        seq = r.seq,
+                        "alarm-lane record dropped: the disk has refused records for so long that memory is full"
+                    );
+                }
+            }
+            Lane::Telemetry => {}
+        }
+        self.update_held_metrics();
+    }
+
+    /// A gap message for records lost, held in memory (the disk is failing).
+    fn report_gap_held(&mut self, gap: Gap) {
+        let record = self.gap_record(&gap);
+        self.hold(Lane::Alarm, record);
+    }
+
+    fn gap_record(&self, gap: &Gap) -> Record {
+        let seq = self.seqs.take(TopicKind::Telemetry);
+        let payload = Message::Gap(GapMessage {
+            envelope: self.origin.envelope(seq),
+            from_ts: gap.from_ts,
+            to_ts: gap.to_ts,
+            first_seq: gap.first_seq,
+            last_seq: gap.last_seq,
+            messages: gap.records,
+        })
+        .to_json();
+        Record {
+            id: 0,
+            topic: TopicKind::Telemetry.code(),
+            seq,
+            min_ts: gap.from_ts,
+            max_ts: gap.to_ts,
+            payload,
+        }
+    }
+
+    /// Every sync interval: make telemetry durable, report gaps, and retry a failed disk.
+    fn sync(&mut self) {
+        if self.store.is_none() && Instant::now() >= self.reopen_at {
+            self.reopen();
+        }
+        if let Some(store) = &mut self.store {
+            if let Err(e) = blocking(|| store.sync()) {
+                self.fail(&format!("store sync failed: {e}"));
             }
         }
-        let store = &mut self.store;
-        if let Err(e) = blocking(|| store.sync()) {
-            self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-            error!("store sync failed: {e}");
-        }
-        let gaps = self.store.take_gaps();
-        for gap in gaps {
-            let seq = self.seq(TopicKind::Telemetry);
-            warn!(
-                from_ts = gap.from_ts,
-                to_ts = gap.to_ts,
-                messages = gap.records,
-                "store full: oldest telemetry dropped, reporting the gap"
-            );
-            let payload = Message::Gap(Gap {
-                envelope: self.origin.envelope(seq),
-                from_ts: gap.from_ts,
-                to_ts: gap.to_ts,
-                first_seq: gap.first_seq,
-                last_seq: gap.last_seq,
-                messages: gap.records,
-            })
-            .to_json();
-            // The alarm lane: never evicted and sent first, so the gap report itself survives.
-            let store = &mut self.store;
-            if let Err(e) = blocking(|| {
-                store.append(
-                    Lane::Alarm,
-                    TopicKind::Telemetry.code(),
-                    seq,
-                    gap.from_ts,
-                    gap.to_ts,
-                    &payload,
-                )
-            }) {
-                self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-                error!("gap report could not be stored: {e}");
-            }
+        self.report_gaps();
+        if *self.failed.borrow() {
+            self.retry_held();
         }
         self.update_metrics();
         self.ready.notify_one();
     }
 
+    /// Gaps the store queued (evictions, unreadable records) become gap messages in the
+    /// alarm lane: never evicted and sent first. A gap leaves the store's queue only once
+    /// its message is on disk; until then it is also held in memory, so it is sent anyway.
+    fn report_gaps(&mut self) {
+        let Some(store) = &mut self.store else { return };
+        let gaps = store.take_gaps();
+        let mut failed = Vec::new();
+        for gap in gaps {
+            warn!(
+                from_ts = gap.from_ts,
+                to_ts = gap.to_ts,
+                messages = gap.records,
+                "telemetry lost before delivery (store full or unreadable): reporting the gap"
+            );
+            let record = self.gap_record(&gap);
+            let store = self.store.as_mut().expect("checked above");
+            let r = &record;
+            match blocking(|| {
+                store.append(Lane::Alarm, r.topic, r.seq, r.min_ts, r.max_ts, &r.payload)
+            }) {
+                Ok(_) => {
+                    self.held_gaps.remove(&(gap.lane, gap.first_id));
+                }
+                Err(e) => {
+                    self.fail(&format!("gap report could not be stored: {e}"));
+                    if self.held_gaps.insert((gap.lane, gap.first_id)) {
+                        self.hold(Lane::Alarm, record);
+                    }
+                    failed.push(gap);
+                }
+            }
+        }
+        if let (Some(store), false) = (&mut self.store, failed.is_empty()) {
+            store.requeue_gaps(failed);
+        }
+    }
+
+    fn reopen(&mut self) {
+        self.reopen_at = Instant::now() + REOPEN_EVERY;
+        let options = self.options.clone();
+        match blocking(|| Store::open(options)) {
+            Ok((store, recovery)) => {
+                for (topic, max) in &recovery.max_seq_by_topic {
+                    if let Some(kind) = TopicKind::from_code(*topic) {
+                        self.seqs.raise_above(kind, *max);
+                    }
+                }
+                info!(dir = %self.options.dir.display(), "the store opened again");
+                self.store = Some(store);
+            }
+            Err(e) => warn!("the store still cannot open: {e}; alarms and telemetry are held in memory and sent directly"),
+        }
+    }
+
+    /// Moves held records to disk, oldest first; stops at the first refusal. Once memory
+    /// is empty and the disk took everything, the failure is over.
+    fn retry_held(&mut self) {
+        let Some(store) = &mut self.store else { return };
+        for lane in Lane::ALL {
+            let held = &mut self.held[index(lane)];
+            while let Some(r) = held.front() {
+                match blocking(|| {
+                    store.append(lane, r.topic, r.seq, r.min_ts, r.max_ts, &r.payload)
+                }) {
+                    Ok(_) => {
+                        held.pop_front();
+                    }
+                    Err(StoreError::TooLarge { .. }) => {
+                        held.pop_front();
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
+        if blocking(|| store.sync()).is_err() {
+            return;
+        }
+        self.held_gaps.clear();
+        info!("the store writes again: every held record is on disk");
+        let _ = self.failed.send(false);
+        self.metrics.store_failed.store(0, Ordering::Relaxed);
+        self.update_held_metrics();
+    }
+
+    fn fail(&mut self, what: &str) {
+        self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+        if !*self.failed.borrow() {
+            error!("{what}; holding records in memory and sending them directly until the disk takes them again");
+        }
+        self.set_failed(what);
+    }
+
+    fn set_failed(&mut self, _what: &str) {
+        let _ = self.failed.send(true);
+        self.metrics.store_failed.store(1, Ordering::Relaxed);
+    }
+
+    fn stats(&self) -> Stats {
+        Stats {
+            store: self.store.as_ref().map(Store::stats),
+            held_alarm: self.held[0].len(),
+            held_telemetry: self.held[1].len(),
+            oldest_held_ts: self.held.iter().filter_map(Held::oldest_ts).min(),
+            failed: *self.failed.borrow(),
+        }
+    }
+
+    fn update_held_metrics(&self) {
+        let m = &self.metrics;
+        m.held_records.store(
+            (self.held[0].len() + self.held[1].len()) as u64,
+            Ordering::Relaxed,
+        );
+    }
+
     fn update_metrics(&self) {
-        let s = self.store.stats();
+        let Some(store) = &self.store else {
+            self.update_held_metrics();
+            return;
+        };
+        let s = store.stats();
         let m = &self.metrics;
         m.store_depth_telemetry
             .store(s.telemetry.records, Ordering::Relaxed);
@@ -442,47 +540,26 @@ impl StoreTask {
         let oldest = [s.telemetry.oldest_unacked_ts, s.alarm.oldest_unacked_ts]
             .into_iter()
             .flatten()
+            .chain(self.held.iter().filter_map(Held::oldest_ts))
             .min();
         let age = oldest
-            .map(|ts| (crate::poll::cycle::now_ms() - ts).max(0) as u64)
+            .map(|ts| (crate::clock::wall_ms() - ts).max(0) as u64)
             .unwrap_or(0);
         m.store_oldest_unsent_age_ms.store(age, Ordering::Relaxed);
+        self.update_held_metrics();
     }
+}
 
-    fn handle(&mut self, cmd: Command) {
-        match cmd {
-            Command::Unsent {
-                lane,
-                after,
-                max_records,
-                reply,
-            } => {
-                let store = &mut self.store;
-                let _ = reply.send(blocking(|| {
-                    store.unsent(lane, after, max_records, usize::MAX)
-                }));
-            }
-            Command::Ack { lane, id } => self.store.ack(lane, id),
-            Command::NextId { lane, reply } => {
-                let _ = reply.send(self.store.next_id(lane));
-            }
-            Command::Stats { reply } => {
-                let _ = reply.send(self.store.stats());
-            }
-            Command::CurrentState { reply } => {
-                let _ = reply.send(self.state_message().map(|(_, _, payload)| payload));
-            }
-            Command::ExternalAlarm(event) => {
-                self.record_alarm(*event);
-                self.ready.notify_one();
-            }
-            Command::SetLinkage(linkage) => {
-                let _ = linkage.try_send(self.alarms.process_levels());
-                self.linkage = Some(linkage);
-            }
-            Command::Reconfigure { site } => {
-                self.alarms = AlarmEngine::new(&site, Some(self.alarms.snapshot()));
-            }
-        }
+/// The gap that telemetry records pushed out of memory leave.
+fn gap_of(records: &[Record]) -> Gap {
+    Gap {
+        lane: Lane::Telemetry,
+        first_id: records.first().map_or(0, |r| r.id),
+        last_id: records.last().map_or(0, |r| r.id),
+        first_seq: records.iter().map(|r| r.seq).min().unwrap_or(0),
+        last_seq: records.iter().map(|r| r.seq).max().unwrap_or(0),
+        records: records.len() as u64,
+        from_ts: records.iter().map(|r| r.min_ts).min().unwrap_or(0),
+        to_ts: records.iter().map(|r| r.max_ts).max().unwrap_or(0),
     }
 }

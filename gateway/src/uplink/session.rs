@@ -15,11 +15,13 @@ use tracing::{info, warn};
 
 use hazgate_wire::{Health, Presence, StoreHealth, TopicKind};
 
+use super::settings::MAX_PACKET;
+
 use super::backoff::Backoff;
 use super::settings::UplinkSettings;
 use super::UplinkError;
 use crate::metrics::Metrics;
-use crate::store::task::StoreHandle;
+use crate::store::task::{Place, StoreHandle};
 use crate::store::{Lane, Record};
 
 /// How long a connection attempt may take before it counts as failed.
@@ -28,6 +30,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Records fetched from the store at once per queue.
 const FETCH: usize = 32;
+/// A connection counts as working (and the backoff starts over) once it has stayed up
+/// this long or the broker acknowledged something on it.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
 
 /// Runs the uplink until `stop` turns true: connects, sends, reconnects with backoff.
 pub async fn run(
@@ -41,23 +46,41 @@ pub async fn run(
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     let mut connections = 0u64;
     let mut failures = 0u32;
+    let mut settings = settings;
+    metrics
+        .disconnected_since_mono_ms
+        .store(crate::clock::mono_ms(), Ordering::Relaxed);
     loop {
         if *stop.borrow() {
             return;
         }
         match Session::connect(&settings).await {
             Ok(mut session) => {
-                backoff.reset();
-                failures = 0;
                 connections += 1;
                 if connections > 1 {
                     metrics.reconnects.fetch_add(1, Ordering::Relaxed);
                 }
                 info!(broker = %settings.uplink.broker.host, port = settings.uplink.broker.port, "connected to the broker");
                 metrics.connected.store(1, Ordering::Relaxed);
-                let ended = session.serve(&settings, &store, &metrics, &mut stop).await;
+                metrics
+                    .disconnected_since_mono_ms
+                    .store(0, Ordering::Relaxed);
+                let up = Instant::now();
+                let ended = session
+                    .serve(&mut settings, &store, &metrics, &mut stop)
+                    .await;
                 metrics.connected.store(0, Ordering::Relaxed);
                 metrics.inflight.store(0, Ordering::Relaxed);
+                metrics
+                    .disconnected_since_mono_ms
+                    .store(crate::clock::mono_ms(), Ordering::Relaxed);
+                // A broker that takes the connection and drops it at once (a bad ACL, a
+                // full session store) must not be hammered: only a connection that held
+                // or delivered something resets the backoff.
+                if session.delivered || up.elapsed() >= STABLE_AFTER {
+                    backoff.reset();
+                    failures = 0;
+                }
                 match ended {
                     Ok(()) => return,
                     Err(e) => warn!("connection to the broker lost: {e}; unacknowledged messages stay in the store"),
@@ -88,7 +111,7 @@ enum Class {
 }
 
 struct Sent {
-    lane: Lane,
+    place: Place,
     id: u64,
     class: Class,
     at: Instant,
@@ -96,7 +119,7 @@ struct Sent {
 
 /// Records waiting to be sent from one part of the store.
 struct Queue {
-    lane: Lane,
+    place: Place,
     after: Option<u64>,
     /// Exclusive upper bound of ids this queue takes (the backlog ends where live begins).
     until: Option<u64>,
@@ -106,9 +129,9 @@ struct Queue {
 }
 
 impl Queue {
-    fn new(lane: Lane, after: Option<u64>, until: Option<u64>) -> Self {
+    fn new(place: Place, after: Option<u64>, until: Option<u64>) -> Self {
         Self {
-            lane,
+            place,
             after,
             until,
             records: VecDeque::new(),
@@ -118,7 +141,7 @@ impl Queue {
 
     async fn next(&mut self, store: &StoreHandle) -> Result<Option<Record>, UplinkError> {
         if self.records.is_empty() && self.more {
-            let fetched = store.unsent(self.lane, self.after, FETCH).await?;
+            let fetched = store.unsent(self.place, self.after, FETCH).await?;
             self.more = fetched.len() == FETCH;
             for r in fetched {
                 if self.until.is_some_and(|u| r.id >= u) {
@@ -137,6 +160,8 @@ struct Session {
     client: AsyncClient,
     events: mpsc::Receiver<Result<Event, ConnectionError>>,
     driver: tokio::task::JoinHandle<()>,
+    /// The broker acknowledged at least one of our messages on this connection.
+    delivered: bool,
 }
 
 impl Drop for Session {
@@ -149,7 +174,7 @@ impl Session {
     /// A fresh client per connection: rumqttc's own queue of a dead connection is dropped
     /// with it, so no old request can be taken for a new one.
     async fn connect(settings: &UplinkSettings) -> Result<Session, UplinkError> {
-        let will_seq = settings.status_seq.fetch_add(1, Ordering::Relaxed);
+        let will_seq = settings.seqs.take(TopicKind::Status);
         let options = settings.mqtt_options(will_seq)?;
         let (client, mut eventloop) = AsyncClient::new(options, settings.window + 16);
         let (tx, mut events) = mpsc::channel(1024);
@@ -177,6 +202,7 @@ impl Session {
             client,
             events,
             driver,
+            delivered: false,
         };
         match connack {
             Ok(Ok(())) => Ok(session),
@@ -191,43 +217,55 @@ impl Session {
     /// Sends until the connection fails (an error) or `stop` turns true (a clean end).
     async fn serve(
         &mut self,
-        settings: &UplinkSettings,
+        settings: &mut UplinkSettings,
         store: &StoreHandle,
         metrics: &Metrics,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), UplinkError> {
         let live_from = store.next_id(Lane::Telemetry).await?;
-        let mut alarms = Queue::new(Lane::Alarm, None, None);
-        let mut live = Queue::new(Lane::Telemetry, live_from.checked_sub(1), None);
-        let mut backlog = Queue::new(Lane::Telemetry, None, Some(live_from));
+        let mut queues = Queues {
+            alarms: Queue::new(Place::Disk(Lane::Alarm), None, None),
+            held_alarms: Queue::new(Place::Held(Lane::Alarm), None, None),
+            live: Queue::new(Place::Disk(Lane::Telemetry), live_from.checked_sub(1), None),
+            held_telemetry: Queue::new(Place::Held(Lane::Telemetry), None, None),
+            backlog: Queue::new(Place::Disk(Lane::Telemetry), None, Some(live_from)),
+        };
         let mut state = Flight {
             awaiting: VecDeque::new(),
             inflight: HashMap::new(),
             backlog_inflight: 0,
         };
+        // Birth, then the current state: a regulator connecting later sees the situation,
+        // and a broker that lost its retained messages gets them back.
         self.publish_status(settings, &mut state, Presence::Online, None)
             .await?;
+        settings.state.mark_changed();
+        settings.status.mark_unchanged();
         let mut health = tokio::time::interval(settings.health_interval);
         health.tick().await;
         loop {
-            self.fill(
-                settings,
-                store,
-                metrics,
-                &mut state,
-                &mut alarms,
-                &mut live,
-                &mut backlog,
-            )
-            .await?;
+            self.fill(settings, store, metrics, &mut state, &mut queues)
+                .await?;
             tokio::select! {
                 event = self.events.recv() => self.on_event(event, store, metrics, &mut state).await?,
-                _ = store.ready.notified() => {
-                    alarms.more = true;
-                    live.more = true;
+                _ = store.ready.notified() => queues.wake(),
+                changed = settings.state.changed() => {
+                    if changed.is_ok() {
+                        let latest = settings.state.borrow_and_update().clone();
+                        if let Some(latest) = latest {
+                            self.publish_retained(settings, &mut state, TopicKind::State, latest.payload.clone()).await?;
+                        }
+                    }
+                }
+                changed = settings.status.changed() => {
+                    if changed.is_ok() {
+                        settings.status.borrow_and_update();
+                        let report = health_report(store, metrics, settings).await;
+                        self.publish_status(settings, &mut state, Presence::Online, Some(report)).await?;
+                    }
                 }
                 _ = health.tick() => {
-                    let report = health_report(store, metrics).await;
+                    let report = health_report(store, metrics, settings).await;
                     self.publish_status(settings, &mut state, Presence::Online, Some(report)).await?;
                 }
                 _ = stop.changed() => return self.close(settings, store, metrics, &mut state).await,
@@ -235,47 +273,57 @@ impl Session {
         }
     }
 
-    /// Publishes as many records as the window allows, in priority order.
-    #[allow(clippy::too_many_arguments)]
+    /// Publishes as many records as the window allows, in priority order: alarms (from
+    /// disk, then from memory), live telemetry (disk, then memory), then the backlog.
     async fn fill(
         &mut self,
         settings: &UplinkSettings,
         store: &StoreHandle,
         metrics: &Metrics,
         state: &mut Flight,
-        alarms: &mut Queue,
-        live: &mut Queue,
-        backlog: &mut Queue,
+        q: &mut Queues,
     ) -> Result<(), UplinkError> {
         let backlog_share = (settings.window / 2).max(1);
         while state.inflight_count() < settings.window {
-            let (record, class) = if let Some(r) = alarms.next(store).await? {
-                (r, Class::Alarm)
-            } else if let Some(r) = live.next(store).await? {
-                (r, Class::Live)
+            let (record, class, place) = if let Some(r) = q.alarms.next(store).await? {
+                (r, Class::Alarm, q.alarms.place)
+            } else if let Some(r) = q.held_alarms.next(store).await? {
+                (r, Class::Alarm, q.held_alarms.place)
+            } else if let Some(r) = q.live.next(store).await? {
+                (r, Class::Live, q.live.place)
+            } else if let Some(r) = q.held_telemetry.next(store).await? {
+                (r, Class::Live, q.held_telemetry.place)
             } else if state.backlog_inflight < backlog_share {
-                match backlog.next(store).await? {
-                    Some(r) => (r, Class::Backlog),
+                match q.backlog.next(store).await? {
+                    Some(r) => (r, Class::Backlog, q.backlog.place),
                     None => break,
                 }
             } else {
                 break;
             };
             let kind = TopicKind::from_code(record.topic).unwrap_or(TopicKind::Telemetry);
+            let topic = settings.topic(kind);
+            if record.payload.len() + topic.len() + 16 > MAX_PACKET {
+                // The broker would refuse it and close the connection, at every reconnect:
+                // report it once and let it go.
+                metrics.too_large.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    seq = record.seq,
+                    bytes = record.payload.len(),
+                    "a {kind} message is over the packet limit of {MAX_PACKET} bytes; skipped"
+                );
+                store.ack(place, record.id).await;
+                continue;
+            }
             self.client
-                .publish(
-                    settings.topic(kind),
-                    QoS::AtLeastOnce,
-                    kind.retained(),
-                    record.payload,
-                )
+                .publish(topic, QoS::AtLeastOnce, kind.retained(), record.payload)
                 .await
                 .map_err(|e| UplinkError::Broker(format!("the connection's queue closed: {e}")))?;
             if class == Class::Backlog {
                 state.backlog_inflight += 1;
             }
             state.awaiting.push_back(Some(Sent {
-                lane: record_lane(class),
+                place,
                 id: record.id,
                 class,
                 at: Instant::now(),
@@ -311,7 +359,8 @@ impl Session {
                     if sent.class == Class::Backlog {
                         state.backlog_inflight -= 1;
                     }
-                    store.ack(sent.lane, sent.id).await;
+                    store.ack(sent.place, sent.id).await;
+                    self.delivered = true;
                     metrics.acked.fetch_add(1, Ordering::Relaxed);
                     metrics
                         .broker_rtt_ms
@@ -333,14 +382,23 @@ impl Session {
         presence: Presence,
         health: Option<Health>,
     ) -> Result<(), UplinkError> {
-        let seq = settings.status_seq.fetch_add(1, Ordering::Relaxed);
+        let seq = settings.seqs.take(TopicKind::Status);
+        let payload = settings.status_message(seq, presence, health);
+        self.publish_retained(settings, state, TopicKind::Status, payload)
+            .await
+    }
+
+    /// A retained message that the store does not keep (status, state): the newest
+    /// replaces the older at the broker, so it is published, not tracked.
+    async fn publish_retained(
+        &mut self,
+        settings: &UplinkSettings,
+        state: &mut Flight,
+        kind: TopicKind,
+        payload: Vec<u8>,
+    ) -> Result<(), UplinkError> {
         self.client
-            .publish(
-                settings.topic(TopicKind::Status),
-                QoS::AtLeastOnce,
-                true,
-                settings.status_message(seq, presence, health),
-            )
+            .publish(settings.topic(kind), QoS::AtLeastOnce, true, payload)
             .await
             .map_err(|e| UplinkError::Broker(format!("the connection's queue closed: {e}")))?;
         state.awaiting.push_back(None);
@@ -379,10 +437,26 @@ impl Session {
     }
 }
 
-fn record_lane(class: Class) -> Lane {
-    match class {
-        Class::Alarm => Lane::Alarm,
-        Class::Live | Class::Backlog => Lane::Telemetry,
+/// The queues a connection sends from.
+struct Queues {
+    alarms: Queue,
+    held_alarms: Queue,
+    live: Queue,
+    held_telemetry: Queue,
+    backlog: Queue,
+}
+
+impl Queues {
+    /// New records are ready: look again where new records arrive.
+    fn wake(&mut self) {
+        for q in [
+            &mut self.alarms,
+            &mut self.held_alarms,
+            &mut self.live,
+            &mut self.held_telemetry,
+        ] {
+            q.more = true;
+        }
     }
 }
 
@@ -399,8 +473,12 @@ impl Flight {
     }
 }
 
-async fn health_report(store: &StoreHandle, metrics: &Metrics) -> Health {
-    let now = crate::poll::cycle::now_ms();
+async fn health_report(
+    store: &StoreHandle,
+    metrics: &Metrics,
+    settings: &UplinkSettings,
+) -> Health {
+    let now = crate::clock::wall_ms();
     let lane = |l: &crate::store::LaneStats| StoreHealth {
         depth: l.records,
         bytes: l.bytes,
@@ -411,17 +489,21 @@ async fn health_report(store: &StoreHandle, metrics: &Metrics) -> Health {
         evicted: l.evicted_records_total,
     };
     let stats = store.stats().await.ok();
+    let disk = stats.as_ref().and_then(|s| s.store.as_ref());
+    let mut telemetry = disk.map(|s| lane(&s.telemetry)).unwrap_or_default();
+    let mut alarm = disk.map(|s| lane(&s.alarm)).unwrap_or_default();
+    if let Some(s) = &stats {
+        telemetry.depth += s.held_telemetry as u64;
+        alarm.depth += s.held_alarm as u64;
+    }
     Health {
-        telemetry: stats
-            .as_ref()
-            .map(|s| lane(&s.telemetry))
-            .unwrap_or_default(),
-        alarm: stats.as_ref().map(|s| lane(&s.alarm)).unwrap_or_default(),
+        telemetry,
+        alarm,
         poll_errors: metrics.poll_errors(),
         overruns: metrics.overruns.load(Ordering::Relaxed),
         broker_rtt_ms: Some(metrics.broker_rtt_ms.load(Ordering::Relaxed)).filter(|&ms| ms > 0),
-        store_failed: false,
-        clock_steps: 0,
+        store_failed: stats.as_ref().is_some_and(|s| s.failed),
+        clock_steps: settings.clock.steps(),
     }
 }
 

@@ -1,9 +1,10 @@
 //! Connection options from the site's `[uplink]`, secrets read at connect time and never
 //! logged.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
 
@@ -12,7 +13,9 @@ use hazgate_wire::{topic, Message, Presence, Status, TopicKind};
 
 use super::tls::client_config;
 use super::UplinkError;
-use crate::store::task::Origin;
+use crate::clock::ClockWatch;
+use crate::envelope::{Origin, Seqs};
+use crate::pipeline::StateMessage;
 
 /// Largest message either way; telemetry batches are about 60 KB.
 pub const MAX_PACKET: usize = 1 << 20;
@@ -25,16 +28,20 @@ pub struct StatusInfo {
     pub boot_ts: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct UplinkSettings {
     pub uplink: Uplink,
     pub origin: Origin,
-    pub status: StatusInfo,
+    /// What the status says; a reload changes it (config hash) and a new birth follows.
+    pub status: watch::Receiver<StatusInfo>,
+    /// The latest retained state, published at every connection and change.
+    pub state: watch::Receiver<Option<Arc<StateMessage>>>,
     /// Messages in flight (sent, not yet acknowledged).
     pub window: usize,
     pub health_interval: Duration,
-    /// Next seq of the status topic, shared by birth, health and will messages.
-    pub status_seq: Arc<AtomicU64>,
+    /// Seqs of every topic; the status seq is shared by birth, health and will messages.
+    pub seqs: Arc<Seqs>,
+    pub clock: Arc<ClockWatch>,
 }
 
 impl UplinkSettings {
@@ -53,14 +60,15 @@ impl UplinkSettings {
         state: Presence,
         health: Option<hazgate_wire::Health>,
     ) -> Vec<u8> {
+        let status = self.status.borrow().clone();
         Message::Status(Status {
             envelope: self.origin.envelope(seq),
             state,
-            ts: crate::poll::cycle::now_ms(),
-            version: self.status.version.clone(),
-            config_hash: self.status.config_hash.clone(),
-            boot_ts: self.status.boot_ts,
-            clock_ok: true,
+            ts: crate::clock::wall_ms(),
+            version: status.version,
+            config_hash: status.config_hash,
+            boot_ts: status.boot_ts,
+            clock_ok: self.clock.is_plausible(),
             health,
         })
         .to_json()

@@ -1,0 +1,409 @@
+//! The pipeline: readings as acquired → alarms → store. One task, in that order, so an
+//! alarm event is handed to the store (which syncs it before the uplink may send it)
+//! before the telemetry that caused it, and linkage outputs hear of a level change at once.
+//!
+//! It also keeps what is not a stream: the latest retained state (bounded, coalesced:
+//! never a history of states) for the uplink to publish at every connection and change,
+//! the alarm snapshot for restarts, and the gateway's own equipment alarms (the store
+//! failing, a linkage output that cannot be written) in the state.
+
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::MissedTickBehavior;
+use tracing::{error, info};
+
+use firmware_config::SiteConfig;
+use hazgate_wire::{
+    ActiveAlarm, AlarmEvent, Condition, EventKind, Level, Message, Quality, Reading, Reason,
+    Telemetry, TopicKind,
+};
+
+use crate::alarm::linkage::LinkageHandle;
+use crate::alarm::{snapshot, AlarmEngine};
+use crate::clock::ClockWatch;
+use crate::envelope::{Origin, Seqs};
+use crate::metrics::Metrics;
+use crate::poll::Acquired;
+use crate::store::task::StoreHandle;
+use crate::store::Lane;
+
+/// Readings per telemetry message: about 60 KB of JSON, well under broker packet limits.
+pub const MAX_BATCH: usize = 500;
+/// The level of the gateway's own `store_failed` alarm: it must reach people, and as an
+/// equipment alarm it never colours a hazard source or the site.
+const STORE_FAILED_LEVEL: Level = Level::Orange;
+
+/// The latest retained state, ready to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateMessage {
+    pub seq: u64,
+    pub payload: Vec<u8>,
+}
+
+enum Command {
+    /// A reloaded config: the alarm engine is rebuilt, keeping every point's state.
+    Reconfigure(Box<SiteConfig>),
+    /// An alarm from outside the engine (a linkage output that cannot be written).
+    ExternalAlarm(Box<AlarmEvent>),
+    /// Where level changes go for linkage outputs; it is told every level at once.
+    SetLinkage(LinkageHandle),
+}
+
+/// The pipeline's address.
+#[derive(Clone)]
+pub struct PipelineHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl PipelineHandle {
+    pub async fn external_alarm(&self, event: AlarmEvent) {
+        let _ = self.tx.send(Command::ExternalAlarm(Box::new(event))).await;
+    }
+
+    pub async fn set_linkage(&self, linkage: LinkageHandle) {
+        let _ = self.tx.send(Command::SetLinkage(linkage)).await;
+    }
+
+    pub async fn reconfigure(&self, site: SiteConfig) {
+        let _ = self.tx.send(Command::Reconfigure(Box::new(site))).await;
+    }
+}
+
+/// What the pipeline needs.
+pub struct Parts {
+    pub site: SiteConfig,
+    pub restored: Option<snapshot::Snapshot>,
+    pub origin: Origin,
+    pub seqs: Arc<Seqs>,
+    pub store: StoreHandle,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<ClockWatch>,
+}
+
+struct Pipeline {
+    alarms: AlarmEngine,
+    /// Equipment alarms of the gateway itself and of linkage outputs, for the state.
+    equipment: BTreeMap<(Arc<str>, Arc<str>, Condition), ActiveAlarm>,
+    linkage: Option<LinkageHandle>,
+    pending: Vec<Reading>,
+    origin: Origin,
+    seqs: Arc<Seqs>,
+    store: StoreHandle,
+    state: watch::Sender<Option<Arc<StateMessage>>>,
+    snapshots: watch::Sender<Option<Arc<snapshot::Snapshot>>>,
+    clock: Arc<ClockWatch>,
+    metrics: Arc<Metrics>,
+    /// The gateway's store_failed alarm is raised.
+    store_failed: bool,
+    clock_ok: bool,
+}
+
+/// Starts the pipeline on `readings`. It ends when that channel closes (polling stopped)
+/// and every handle is gone, after handing the store everything it holds.
+pub fn spawn(
+    parts: Parts,
+    readings: mpsc::Receiver<Acquired>,
+    sync_interval: Duration,
+) -> (
+    PipelineHandle,
+    watch::Receiver<Option<Arc<StateMessage>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, commands) = mpsc::channel(256);
+    let (state, state_rx) = watch::channel(None);
+    let (snapshots, snapshot_writer) =
+        spawn_snapshot_writer(parts.site.store.dir.clone(), parts.metrics.clone());
+    let pipeline = Pipeline {
+        alarms: AlarmEngine::new(&parts.site, parts.restored),
+        equipment: BTreeMap::new(),
+        linkage: None,
+        pending: Vec::new(),
+        origin: parts.origin,
+        seqs: parts.seqs,
+        store: parts.store,
+        state,
+        snapshots,
+        clock: parts.clock,
+        metrics: parts.metrics,
+        store_failed: false,
+        clock_ok: true,
+    };
+    let join = tokio::spawn(async move {
+        pipeline.run(readings, commands, sync_interval).await;
+        let _ = snapshot_writer.await;
+    });
+    (PipelineHandle { tx }, state_rx, join)
+}
+
+/// Writes alarm snapshots as they come, newest first: while one is being written, newer
+/// ones replace each other and only the last is written next. Ends when the sender goes.
+fn spawn_snapshot_writer(
+    dir: std::path::PathBuf,
+    metrics: Arc<Metrics>,
+) -> (
+    watch::Sender<Option<Arc<snapshot::Snapshot>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, mut rx) = watch::channel::<Option<Arc<snapshot::Snapshot>>>(None);
+    let writer = tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let Some(snap) = rx.borrow_and_update().clone() else {
+                continue;
+            };
+            let dir = dir.clone();
+            match tokio::task::spawn_blocking(move || snapshot::save(&dir, &snap)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    metrics
+                        .store_errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    error!("alarm state could not be saved: {e}");
+                }
+                Err(e) => error!("alarm state writer failed: {e}"),
+            }
+        }
+    });
+    (tx, writer)
+}
+
+impl Pipeline {
+    async fn run(
+        mut self,
+        mut readings: mpsc::Receiver<Acquired>,
+        mut commands: mpsc::Receiver<Command>,
+        sync_interval: Duration,
+    ) {
+        let mut tick = tokio::time::interval(sync_interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut store_failed = self.store.failed.clone();
+        let mut commands_open = true;
+        // A new site shows its level (calm) at once, not at its first alarm.
+        self.publish_state();
+        loop {
+            tokio::select! {
+                biased;
+                cmd = commands.recv(), if commands_open => match cmd {
+                    Some(cmd) => self.handle(cmd).await,
+                    None => commands_open = false,
+                },
+                changed = store_failed.changed() => {
+                    if changed.is_ok() {
+                        let failed = *store_failed.borrow_and_update();
+                        self.on_store_failed(failed).await;
+                    }
+                }
+                batch = readings.recv() => match batch {
+                    Some(batch) => self.take(batch).await,
+                    None => break,
+                },
+                _ = tick.tick() => self.flush().await,
+            }
+        }
+        self.flush().await;
+        // Polling has stopped: linkage tasks end with their handle.
+        self.linkage = None;
+        // Linkage failures still on their way are recorded until the last handle goes.
+        while let Some(cmd) = commands.recv().await {
+            self.handle(cmd).await;
+        }
+        self.store.sync().await;
+    }
+
+    async fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::ExternalAlarm(event) => {
+                self.record_alarm(*event).await;
+                self.publish_state();
+            }
+            Command::SetLinkage(linkage) => {
+                linkage.set(&self.alarms.process_levels());
+                self.linkage = Some(linkage);
+            }
+            Command::Reconfigure(site) => {
+                self.alarms = AlarmEngine::new(&site, Some(self.alarms.snapshot()));
+                self.publish_state();
+            }
+        }
+    }
+
+    /// One device cycle's readings: flagged if the wall clock is implausible, evaluated
+    /// for alarms (on monotonic time), then queued for the next telemetry message.
+    async fn take(&mut self, mut batch: Acquired) {
+        let look = self.clock.look();
+        if let Some(step) = look.stepped_ms {
+            tracing::warn!(step_ms = step, "the wall clock stepped; alarm timing is unaffected (monotonic), readings keep their wall time");
+        }
+        if look.plausible != self.clock_ok {
+            self.clock_ok = look.plausible;
+            if look.plausible {
+                info!("the wall clock is plausible again");
+            } else {
+                error!(wall_ms = look.wall_ms, "the wall clock is implausible (before this build, or decades ahead): readings are flagged with reason clock until it is set");
+            }
+        }
+        if !look.plausible {
+            for r in &mut batch.readings {
+                let q = std::mem::replace(&mut r.quality, Quality::Good);
+                r.quality = q.worst(Quality::uncertain(
+                    Reason::Clock,
+                    "the gateway's clock is implausible; the time stamp is not to be trusted",
+                ));
+            }
+        }
+        self.evaluate(&batch).await;
+        self.pending.append(&mut batch.readings);
+    }
+
+    /// Every event goes to the store's alarm lane (synced there before it is sent), the
+    /// level changes to linkage, the new state to the uplink and the snapshot writer.
+    async fn evaluate(&mut self, batch: &Acquired) {
+        if self.alarms.is_empty() {
+            return;
+        }
+        let events = self.alarms.evaluate(batch.clock, &batch.readings);
+        if events.is_empty() {
+            return;
+        }
+        let changes = self.alarms.take_changes();
+        if let (Some(linkage), false) = (&self.linkage, changes.is_empty()) {
+            linkage.set(&changes);
+        }
+        for event in events {
+            self.record_alarm(event).await;
+        }
+        self.publish_state();
+        let _ = self.snapshots.send(Some(Arc::new(self.alarms.snapshot())));
+    }
+
+    /// Gives an alarm event its seq, logs it, keeps equipment alarms for the state, and
+    /// hands it to the store's alarm lane.
+    async fn record_alarm(&mut self, mut event: AlarmEvent) {
+        let seq = self.seqs.take(TopicKind::Alarm);
+        event.envelope = self.origin.envelope(seq);
+        let what = match (&event.device, &event.point, &event.hazard_source) {
+            (Some(d), Some(p), _) => format!("{d}.{p}"),
+            (_, _, Some(h)) => format!("hazard source {h}"),
+            _ => "site".to_string(),
+        };
+        info!(event = ?event.event, condition = ?event.condition, level = ?event.level, previous = ?event.previous, value = ?event.value, limit = ?event.limit, "ALARM {what}");
+        if matches!(
+            event.condition,
+            Condition::LinkageFailed | Condition::StoreFailed
+        ) {
+            self.track_equipment(&event);
+        }
+        let ts = event.ts;
+        self.store
+            .append(
+                Lane::Alarm,
+                TopicKind::Alarm,
+                seq,
+                (ts, ts),
+                Message::Alarm(event).to_json(),
+            )
+            .await;
+    }
+
+    fn track_equipment(&mut self, event: &AlarmEvent) {
+        let (Some(device), Some(point)) = (&event.device, &event.point) else {
+            return;
+        };
+        let key = (device.clone(), point.clone(), event.condition);
+        match event.level {
+            Some(level) if event.event != EventKind::Clear => {
+                self.equipment.insert(
+                    key,
+                    ActiveAlarm {
+                        device: device.clone(),
+                        point: point.clone(),
+                        hazard_source: event.hazard_source.clone(),
+                        condition: event.condition,
+                        level,
+                        since: event.ts,
+                        value: event.value,
+                        limit: event.limit,
+                        unit: event.unit.clone(),
+                        label: event.label.clone(),
+                    },
+                );
+            }
+            _ => {
+                self.equipment.remove(&key);
+            }
+        }
+    }
+
+    /// The store fails or recovers: the gateway's own equipment alarm, raised or cleared.
+    async fn on_store_failed(&mut self, failed: bool) {
+        if failed == self.store_failed {
+            return;
+        }
+        self.store_failed = failed;
+        let event = AlarmEvent {
+            envelope: self.origin.envelope(0),
+            event: if failed {
+                EventKind::Raise
+            } else {
+                EventKind::Clear
+            },
+            condition: Condition::StoreFailed,
+            device: Some(self.origin.gateway.clone()),
+            point: Some("store".into()),
+            hazard_source: None,
+            level: failed.then_some(STORE_FAILED_LEVEL),
+            previous: (!failed).then_some(STORE_FAILED_LEVEL),
+            value: None,
+            limit: None,
+            unit: None,
+            label: Some(if failed {
+                "存储故障：数据暂存内存 (store failed: held in memory)".to_string()
+            } else {
+                "存储恢复 (store writes again)".to_string()
+            }),
+            ts: crate::clock::wall_ms(),
+        };
+        self.record_alarm(event).await;
+        self.publish_state();
+    }
+
+    /// The newest state replaces any not yet published: the uplink publishes only the
+    /// latest, at every change and every connection.
+    fn publish_state(&mut self) {
+        let seq = self.seqs.take(TopicKind::State);
+        let ts = crate::clock::wall_ms();
+        let mut state = self.alarms.state(self.origin.envelope(seq), ts);
+        state.alarms.extend(self.equipment.values().cloned());
+        let payload = state::encode(state, state::MAX_STATE_BYTES);
+        self.state
+            .send_replace(Some(Arc::new(StateMessage { seq, payload })));
+    }
+
+    /// Pending readings become telemetry messages; the store syncs them and reports gaps.
+    async fn flush(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for chunk in pending.chunks(MAX_BATCH) {
+            let range = chunk.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
+                (lo.min(r.ts), hi.max(r.ts))
+            });
+            let seq = self.seqs.take(TopicKind::Telemetry);
+            let payload = Message::Telemetry(Telemetry {
+                envelope: self.origin.envelope(seq),
+                readings: chunk.to_vec(),
+            })
+            .to_json();
+            self.store
+                .append(Lane::Telemetry, TopicKind::Telemetry, seq, range, payload)
+                .await;
+        }
+        self.store.sync().await;
+        self.metrics.last_flush_mono_ms.store(
+            crate::clock::mono_ms(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+}
