@@ -14,6 +14,7 @@ pub struct Daemon {
     program: &'static str,
     config: PathBuf,
     log: PathBuf,
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -26,6 +27,22 @@ impl Daemon {
         Self::start_program("hazgate", site, log)
     }
 
+    /// Starts `hazgate run -c site` with extra environment variables (e.g. libfaketime's).
+    pub fn start_with_env(site: &Path, log: &Path, env: &[(&str, &str)]) -> Result<Daemon> {
+        let mut d = Daemon {
+            program: "hazgate",
+            config: site.to_path_buf(),
+            log: log.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+        };
+        d.restart()?;
+        Ok(d)
+    }
+
     /// Starts `hazingest run -c central`.
     pub fn ingest(central: &Path, log: &Path) -> Result<Daemon> {
         Self::start_program("hazingest", central, log)
@@ -36,6 +53,7 @@ impl Daemon {
             program,
             config: config.to_path_buf(),
             log: log.to_path_buf(),
+            env: Vec::new(),
             child: None,
         };
         d.restart()?;
@@ -51,6 +69,7 @@ impl Daemon {
             .args(["run", "-c"])
             .arg(&self.config)
             .env("HAZGATE_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod browser;
 pub mod daemon;
+pub mod faults;
 pub mod http;
 pub mod mqtt;
 pub mod schema;

@@ -299,9 +299,13 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
+    // The hash covers the site file and everything its devices took from profiles (a
+    // custom profile edited under a running gateway changes it too).
+    let mut hashed = source.text.clone().into_bytes();
+    hashed.extend_from_slice(format!("{devices:?}").as_bytes());
     Ok(SiteConfig {
         path: source.path.clone(),
-        hash: fnv1a_hex(source.text.as_bytes()),
+        hash: fnv1a_hex(&hashed),
         site,
         uplink,
         store,

@@ -109,7 +109,10 @@ impl HealthRules {
             .map(|d| d.poll.max(d.timeout) + d.timeout)
             .max();
         HealthRules {
-            broker_grace: Duration::from_secs(60),
+            // Two keep-alive periods: the broker would have dropped us by then too.
+            broker_grace: site.uplink.as_ref().map_or(Duration::from_secs(60), |u| {
+                (u.keep_alive * 2).max(Duration::from_secs(10))
+            }),
             // Backoff retries a silent device at least every minute; a whole minute more
             // without any readings means the poll loop itself is stuck.
             poll_stall: slowest.map(|s| (s * 3).max(Duration::from_secs(120))),

@@ -17,15 +17,24 @@ const TUNNEL_SILENCE: Duration = Duration::from_micros(1750);
 const MIN_RESYNC_QUIET: Duration = Duration::from_millis(20);
 /// The most a resync may cost, so a babbling device cannot hold the line.
 const MAX_RESYNC: Duration = Duration::from_millis(200);
+/// Timeouts in a row (no answer from any unit) after which a TCP connection is taken for
+/// dead and opened anew: a serial server that vanished or rebooted leaves a socket that
+/// never errors, and only a fresh connection finds out.
+pub const REOPEN_AFTER_TIMEOUTS: u32 = 3;
 
 pub struct BusLink {
     link: Link,
     conn: Option<Connection>,
+    timeouts_in_a_row: u32,
 }
 
 impl BusLink {
     pub fn new(link: Link) -> Self {
-        Self { link, conn: None }
+        Self {
+            link,
+            conn: None,
+            timeouts_in_a_row: 0,
+        }
     }
 
     pub fn link(&self) -> &Link {
@@ -57,8 +66,23 @@ impl BusLink {
             .max(Duration::from_millis(1));
         let conn = self.conn.as_mut().expect("opened above");
         let result = conn.call(unit, request, remaining).await;
-        if let Err(e) = &result {
-            self.recover(e).await;
+        match &result {
+            Err(e @ ModbusError::Timeout(_)) => {
+                self.timeouts_in_a_row += 1;
+                if self.timeouts_in_a_row >= REOPEN_AFTER_TIMEOUTS
+                    && !matches!(self.link, Link::Rtu(_))
+                {
+                    self.timeouts_in_a_row = 0;
+                    self.conn = None;
+                } else {
+                    self.recover(e).await;
+                }
+            }
+            Err(e) => {
+                self.timeouts_in_a_row = 0;
+                self.recover(e).await;
+            }
+            Ok(_) => self.timeouts_in_a_row = 0,
         }
         result
     }

@@ -313,7 +313,10 @@ impl StoreTask {
 
     /// Appends to disk, or holds in memory when the disk refuses.
     fn append(&mut self, lane: Lane, record: Record) {
-        if let Some(store) = &mut self.store {
+        // While the disk fails, telemetry would only pile up unseen in a segment's write
+        // buffer: hold it where the uplink can send it, within a bounded budget.
+        let bypass = lane == Lane::Telemetry && *self.failed.borrow();
+        if let (Some(store), false) = (&mut self.store, bypass) {
             let r = &record;
             match blocking(|| store.append(lane, r.topic, r.seq, r.min_ts, r.max_ts, &r.payload)) {
                 Ok(_) => return,
