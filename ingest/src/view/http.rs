@@ -17,15 +17,17 @@ use tokio::sync::broadcast::error::RecvError;
 use super::assets::{APP_JS, INDEX_HTML, STYLE_CSS};
 use super::history::{alarm_history, HistoryError, HistoryQuery};
 use super::View;
+use crate::quarantine::{Quarantine, MAX_READ};
 use crate::write::StoreClient;
 
 #[derive(Clone)]
 struct Ctx {
     view: Arc<View>,
     store: StoreClient,
+    quarantine: Arc<Quarantine>,
 }
 
-pub fn router(view: Arc<View>, store: StoreClient) -> Router {
+pub fn router(view: Arc<View>, store: StoreClient, quarantine: Arc<Quarantine>) -> Router {
     let asset = |kind: &'static str, body: &'static str| {
         get(move || async move { ([(header::CONTENT_TYPE, kind)], body) })
     };
@@ -36,7 +38,49 @@ pub fn router(view: Arc<View>, store: StoreClient) -> Router {
         .route("/api/overview", get(overview))
         .route("/api/events", get(events))
         .route("/api/history", get(history))
-        .with_state(Ctx { view, store })
+        .route("/api/quarantine", get(quarantined))
+        .with_state(Ctx {
+            view,
+            store,
+            quarantine,
+        })
+}
+
+#[derive(serde::Deserialize)]
+struct QuarantineQuery {
+    limit: Option<String>,
+}
+
+/// The newest quarantined records first: `?limit=N` (default 100, at most 1000).
+async fn quarantined(
+    State(ctx): State<Ctx>,
+    Query(q): Query<QuarantineQuery>,
+) -> impl IntoResponse {
+    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
+        None => 100,
+        Some(Ok(n)) if (1..=MAX_READ).contains(&n) => n,
+        Some(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({"error": format!("limit: use 1..={MAX_READ}")})),
+            )
+        }
+    };
+    let q = ctx.quarantine.clone();
+    match tokio::task::spawn_blocking(move || q.recent(limit)).await {
+        Ok(Ok(records)) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "records": records })),
+        ),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({"error": format!("cannot read the quarantine: {e}")})),
+        ),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({"error": "cannot read the quarantine"})),
+        ),
+    }
 }
 
 async fn overview(State(ctx): State<Ctx>) -> impl IntoResponse {
