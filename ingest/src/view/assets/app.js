@@ -54,10 +54,14 @@ function render() {
         class: "gateway row-" + (g.level || "none"),
         "data-site": g.site, "data-gateway": g.gateway,
         "data-level": g.level || "none", "data-presence": presence,
+        "data-clock": g.clock_ok === false ? "wrong" : "ok",
       },
       el("td", {}, g.site), el("td", {}, g.gateway), el("td", {}, badge(g.level)),
       el("td", {}, ...sources),
-      el("td", { class: presence }, presence + (g.version ? " · v" + g.version : "")),
+      el("td", { class: presence }, presence + (g.version ? " · v" + g.version : ""),
+        ...(g.clock_ok === false
+          ? [" ", el("span", { class: "clock-warning", title: "its readings are kept in the quarantine, not the store" }, "⚠ gateway clock wrong")]
+          : [])),
       el("td", { class: stale ? "stale" : "", "data-last-seen": g.last_seen }, age(g.last_seen)));
   }));
   document.getElementById("no-gateways").hidden = list.length > 0;
