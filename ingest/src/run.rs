@@ -101,9 +101,13 @@ async fn serve(what: &str, addr: SocketAddr, router: axum::Router) -> Result<()>
         .await
         .with_context(|| format!("cannot listen for the {what} on {addr}"))?;
     info!("{what} at http://{addr}/");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    // Bounded: at most 128 connections, idle ones closed after 60 s (the view's event
+    // stream writes a keep-alive every 15 s, so it stays open).
+    tokio::spawn(hazgate_common::serve(
+        listener,
+        router,
+        hazgate_common::HttpLimits::default(),
+    ));
     Ok(())
 }
 

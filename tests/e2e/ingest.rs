@@ -432,3 +432,106 @@ fn check_accepts_the_example_and_locates_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("central.toml:5"), "{err}");
 }
+
+/// Opens `/api/events` and returns the stream once its head arrived, with the status.
+fn open_events(web: u16) -> Result<(u16, std::net::TcpStream)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", web))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET /api/events HTTP/1.1\r\nhost: x\r\n\r\n")?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte)? == 0 {
+            anyhow::bail!("closed before the head");
+        }
+        head.push(byte[0]);
+    }
+    let status = String::from_utf8_lossy(&head)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((status, s))
+}
+
+#[test]
+fn the_view_bounds_history_queries_and_event_streams() {
+    let c = central(1);
+    let (metrics, web) = (c.ingests[0].1, c.webs[0]);
+    // Bad parameters: a clear 400, never a panic (this is a debug build).
+    for bad in [
+        "to=-9223372036854775808",
+        "from=-9223372036854775808&to=9223372036854775807",
+        "from=yesterday",
+        "limit=0",
+        "limit=-1",
+        "level=purple",
+        "site=S%201",
+        "from=2000&to=1000",
+        "colour=red",
+    ] {
+        let (status, body) =
+            http::request(web, "GET", &format!("/api/history?{bad}"), None).unwrap();
+        assert_eq!(status, 400, "{bad}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert!(!v["error"].as_str().unwrap().is_empty(), "{bad}: {body}");
+    }
+    // 30 alarm events in the store.
+    let t = now_ms() - 600_000;
+    let alarms: Vec<(String, Vec<u8>)> = (0..30)
+        .map(|i| {
+            let m = json!({"kind": "alarm", "v": 1, "site": "S-H", "gateway": "gw-1", "seq": i + 1,
+                "event": "raise", "condition": "limit", "device": "D-1", "point": "P0", "hazard_source": null,
+                "level": "red", "previous": null, "value": 60.0 + i as f64, "limit": 50.0, "unit": "%LEL",
+                "label": null, "ts": t + i * 1000});
+            ("hazard/S-H/gw-1/alarm".to_string(), serde_json::to_vec(&m).unwrap())
+        })
+        .collect();
+    publish_all(c.broker.port, &alarms).unwrap();
+    wait_until(Duration::from_secs(20), "alarms written", || {
+        Ok(metric(metrics, "hazingest_alarms_written_total")? >= 30.0)
+    })
+    .unwrap();
+    wait_until(Duration::from_secs(20), "alarms in the store", || {
+        Ok(c.vm.count(r#"{__name__="alarm_level_code",site="S-H"}"#)? >= 30)
+    })
+    .unwrap();
+    // A range from 1970 to now is cut to 31 days, and the answer says so.
+    let now = now_ms();
+    let body = http::get(web, &format!("/api/history?site=S-H&from=0&to={now}")).unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["span_capped"], true, "{body}");
+    assert_eq!(v["to"], now);
+    assert_eq!(v["from"], now - 31 * 86_400_000);
+    assert_eq!(v["events"].as_array().unwrap().len(), 30);
+    assert_eq!(v["more"], false);
+    // A limit stops the read: no more than asked for, and the answer says more exist.
+    let body = http::get(web, "/api/history?site=S-H&limit=10").unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["events"].as_array().unwrap().len(), 10, "{body}");
+    assert_eq!(v["more"], true, "{body}");
+    // A limit over the cap is cut to it.
+    let body = http::get(web, "/api/history?site=S-H&limit=1000000").unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["limit"], 5000);
+    assert_eq!(v["events"].as_array().unwrap().len(), 30);
+
+    // Live event streams: 64 at once; the 65th is told to come back later.
+    let streams: Vec<_> = (0..64)
+        .map(|i| {
+            let (status, s) = open_events(web).unwrap();
+            assert_eq!(status, 200, "stream {i}");
+            s
+        })
+        .collect();
+    let (status, _) = open_events(web).unwrap();
+    assert_eq!(status, 503);
+    // The page and the API still answer meanwhile.
+    assert!(http::get(web, "/api/overview").is_ok());
+    drop(streams);
+    wait_until(Duration::from_secs(10), "a stream slot free again", || {
+        Ok(open_events(web)?.0 == 200)
+    })
+    .unwrap();
+}

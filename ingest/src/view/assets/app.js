@@ -136,7 +136,9 @@ async function loadHistory(event) {
       el("td", {}, h.site), el("td", {}, h.gateway), el("td", {}, h.hazard_source || ""),
       el("td", {}, where(h.device, h.point)), el("td", {}, h.condition + (h.label ? " · " + h.label : "")),
       el("td", {}, num(h.value, h.unit)), el("td", {}, num(h.limit, h.unit)))));
-    note.textContent = body.events.length + " events";
+    note.textContent = body.events.length + " events"
+      + (body.span_capped ? " · span cut to the 31 days before its end" : "")
+      + (body.more ? " · more in the store: narrow the span" : "");
   } catch (e) {
     note.textContent = "history unavailable: " + e.message;
   }
