@@ -35,7 +35,14 @@ pub struct IngestSettings {
     /// Message bytes taken from the broker and not yet written; past it, ingest stops
     /// reading and the broker holds the rest.
     pub max_pending: usize,
+    /// Where refused messages and records kept out of the store are written, as JSON lines.
+    pub quarantine_dir: PathBuf,
+    /// Bytes the quarantine may hold; past it, its oldest file is removed (and counted).
+    pub quarantine_max_size: u64,
 }
+
+/// The quarantine's folder unless `[ingest] quarantine_dir` says otherwise.
+pub const DEFAULT_QUARANTINE_DIR: &str = "/var/lib/hazingest/quarantine";
 
 /// An InfluxDB v2 write API: InfluxDB 2.x or VictoriaMetrics.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +75,8 @@ struct RawIngest {
     group: Option<Spanned<String>>,
     max_message_size: Option<Spanned<ByteSize>>,
     max_pending: Option<Spanned<ByteSize>>,
+    quarantine_dir: Option<PathBuf>,
+    quarantine_max_size: Option<Spanned<ByteSize>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,7 +111,7 @@ pub fn parse_central(source: &SourceText) -> Result<CentralConfig, ConfigErrors>
     let mut diag = Diagnostics::new(source);
     let base = source.path.parent().unwrap_or(Path::new(".")).to_path_buf();
 
-    let ingest = resolve_ingest(raw.ingest.as_ref(), &mut diag);
+    let ingest = resolve_ingest(raw.ingest.as_ref(), &base, &mut diag);
     // Stable across restarts, so the broker's persistent session (and what it holds while
     // this instance is down) is found again; two instances on one host set their own.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -135,7 +144,7 @@ pub fn parse_central(source: &SourceText) -> Result<CentralConfig, ConfigErrors>
     }
 }
 
-fn resolve_ingest(raw: Option<&RawIngest>, diag: &mut Diagnostics) -> IngestSettings {
+fn resolve_ingest(raw: Option<&RawIngest>, base: &Path, diag: &mut Diagnostics) -> IngestSettings {
     let group = match raw.and_then(|r| r.group.as_ref()) {
         Some(g) if hazgate_wire::valid_id(g.get_ref()) => g.get_ref().clone(),
         Some(g) => {
@@ -179,6 +188,13 @@ fn resolve_ingest(raw: Option<&RawIngest>, diag: &mut Diagnostics) -> IngestSett
         2048 << 20,
         64 << 20,
     );
+    let quarantine_max_size = size(
+        raw.and_then(|r| r.quarantine_max_size.as_ref()),
+        "ingest.quarantine_max_size",
+        1 << 20,
+        64 << 30,
+        256 << 20,
+    ) as u64;
     if max_pending < max_message_size {
         diag.error(
             raw.and_then(|r| r.max_pending.as_ref()).map(|s| s.span()),
@@ -186,10 +202,17 @@ fn resolve_ingest(raw: Option<&RawIngest>, diag: &mut Diagnostics) -> IngestSett
             "must hold at least one message of `max_message_size`",
         );
     }
+    // Relative to the config file, like `token_file`.
+    let quarantine_dir = match raw.and_then(|r| r.quarantine_dir.as_ref()) {
+        Some(d) => base.join(d),
+        None => PathBuf::from(DEFAULT_QUARANTINE_DIR),
+    };
     IngestSettings {
         group,
         max_message_size,
         max_pending,
+        quarantine_dir,
+        quarantine_max_size,
     }
 }
 
@@ -291,6 +314,11 @@ mod tests {
         assert_eq!(c.mqtt.prefix, "hazard");
         assert_eq!(c.ingest.group, "hazingest");
         assert_eq!(c.ingest.max_message_size, 1 << 20);
+        assert_eq!(
+            c.ingest.quarantine_dir,
+            PathBuf::from("/var/lib/hazingest/quarantine")
+        );
+        assert_eq!(c.ingest.quarantine_max_size, 256 << 20);
         assert_eq!(c.store.url, "http://127.0.0.1:8428");
         assert_eq!(c.store.batch_interval, Duration::from_millis(200));
         assert!(c.web.is_none());
@@ -312,6 +340,25 @@ mod tests {
         ] {
             assert!(e.contains(want), "{want} missing in:\n{e}");
         }
+    }
+
+    #[test]
+    fn quarantine_settings() {
+        let c = parse(
+            "[mqtt]\nbroker = \"mqtt://h\"\n[ingest]\nquarantine_dir = \"q\"\nquarantine_max_size = \"2MiB\"\n[store]\nurl = \"http://h\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.ingest.quarantine_dir, PathBuf::from("/etc/hazingest/q"));
+        assert_eq!(c.ingest.quarantine_max_size, 2 << 20);
+        let e = parse(
+            "[mqtt]\nbroker = \"mqtt://h\"\n[ingest]\nquarantine_max_size = \"1KiB\"\n[store]\nurl = \"http://h\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("central.toml:4: ingest.quarantine_max_size"),
+            "{e}"
+        );
     }
 
     #[test]

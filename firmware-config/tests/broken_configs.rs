@@ -521,6 +521,126 @@ status_from = "TEMP_STATUS"
         line: 17,
     },
     Case {
+        name: "empty label of a limit (ingest would refuse the alarm)",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15020 }
+
+[[device]]
+id = "GD-101"
+bus = "tcp-1"
+unit = 1
+profile = "gas-detector-4ch"
+poll = "1s"
+
+[device.points.CH1.alarm]
+limits = [
+  { above = 25.0, level = "yellow", label = "" },
+]
+"#,
+        expect: "device \"GD-101\".points \"CH1\".alarm.limits[0].label: label \"\" must be 1 to 128 characters",
+        line: 18,
+    },
+    Case {
+        name: "over-long label of a limit",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15020 }
+
+[[device]]
+id = "GD-101"
+bus = "tcp-1"
+unit = 1
+profile = "gas-detector-4ch"
+poll = "1s"
+
+[device.points.CH1.alarm]
+limits = [
+  { above = 25.0, level = "yellow" },
+  { above = 50.0, level = "red", label = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" },
+]
+"#,
+        expect: "must be 1 to 128 characters, none of them a control character",
+        line: 19,
+    },
+    Case {
+        name: "control character in a rate label",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15020 }
+
+[[device]]
+id = "GD-101"
+bus = "tcp-1"
+unit = 1
+profile = "gas-detector-4ch"
+poll = "1s"
+
+[device.points.CH1.alarm]
+rate = { change = 5.0, within = "1min", level = "orange", label = "rising\u0007fast" }
+"#,
+        expect: "rate.label: label \"rising\\u{7}fast\"",
+        line: 17,
+    },
+    Case {
+        name: "empty unit (ingest would refuse every reading)",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15020 }
+
+[[device]]
+id = "GD-101"
+bus = "tcp-1"
+unit = 1
+profile = "gas-detector-4ch"
+poll = "1s"
+
+[device.points.CH3]
+unit = ""
+"#,
+        expect: ".unit: unit \"\" must be 1 to 128 characters",
+        line: 17,
+    },
+    Case {
+        name: "over-long unit",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15020 }
+
+[[device]]
+id = "GD-101"
+bus = "tcp-1"
+unit = 1
+profile = "gas-detector-4ch"
+poll = "1s"
+
+[device.points.CH3]
+unit = "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu"
+"#,
+        expect: "must be 1 to 128 characters",
+        line: 17,
+    },
+    Case {
         name: "broker URL without a scheme",
         toml: r#"[site]
 id = "HB-420100-0001"

@@ -3,7 +3,7 @@
 #![no_main]
 
 use hazgate_wire::Message;
-use hazingest::intake::{inspect, IntakeRules};
+use hazingest::intake::{inspect, triage, IntakeRules};
 use hazingest::write::line;
 use libfuzzer_sys::fuzz_target;
 
@@ -24,9 +24,10 @@ fuzz_target!(|data: &[u8]| {
         max_message_size: 1 << 20,
     };
     let topic = TOPICS[pick as usize % TOPICS.len()];
-    let Ok(message) = inspect(&rules, topic, payload, 1_800_000_000_000) else {
+    let Ok(message) = inspect(&rules, topic, payload) else {
         return;
     };
+    let message = triage(message, 1_800_000_000_000).message;
     let mut buf = Vec::new();
     let lines = match &message {
         Message::Telemetry(t) => line::telemetry(&mut buf, t),

@@ -4,10 +4,12 @@
 //!
 //! The data path is mirrored by the modules: `subscribe` (MQTT session, manual
 //! acknowledgements) -> `intake` (validation) -> `write` (line protocol, batches, the
-//! store) and `view` (the page); `run` wires them, `ops` reports on them.
+//! store) and `view` (the page); what is refused or kept out of the store goes to the
+//! `quarantine`; `run` wires them, `ops` reports on them.
 
 pub mod intake;
 pub mod ops;
+pub mod quarantine;
 pub mod run;
 pub mod subscribe;
 pub mod view;

@@ -49,13 +49,15 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { .. } => {
             println!(
-                "ok: broker {}:{} (prefix \"{}\", group \"{}\"), store {} (bucket \"{}\"), view {}, metrics {}",
+                "ok: broker {}:{} (prefix \"{}\", group \"{}\"), store {} (bucket \"{}\"), quarantine {} (at most {} bytes), view {}, metrics {}",
                 central.mqtt.broker.host,
                 central.mqtt.broker.port,
                 central.mqtt.prefix,
                 central.ingest.group,
                 central.store.url,
                 central.store.bucket,
+                central.ingest.quarantine_dir.display(),
+                central.ingest.quarantine_max_size,
                 central.web.map_or("off".into(), |a| format!("http://{a}/")),
                 central.metrics.map_or("off".into(), |a| format!("http://{a}/metrics")),
             );

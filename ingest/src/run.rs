@@ -13,6 +13,7 @@ use firmware_config::central::CentralConfig;
 
 use crate::intake::{IntakeRules, RejectCounter};
 use crate::ops::{self, Metrics};
+use crate::quarantine::Quarantine;
 use crate::subscribe::{self, SubscribeContext};
 use crate::view::{self, View};
 use crate::write::{run_batcher, run_writer, BatchLimits, StoreClient};
@@ -21,8 +22,21 @@ pub async fn run(config: CentralConfig) -> Result<()> {
     let store = StoreClient::new(&config.store)?;
     let pending_limit = Arc::new(Semaphore::new(config.ingest.max_pending));
     let rejects = Arc::new(RejectCounter::default());
+    let quarantine = Arc::new(
+        Quarantine::open(
+            &config.ingest.quarantine_dir,
+            config.ingest.quarantine_max_size,
+        )
+        .with_context(|| {
+            format!(
+                "cannot open the quarantine folder {} ([ingest] quarantine_dir)",
+                config.ingest.quarantine_dir.display()
+            )
+        })?,
+    );
     let metrics = Arc::new(Metrics::new(
         rejects.clone(),
+        quarantine.clone(),
         pending_limit.clone(),
         config.ingest.max_pending,
     ));
@@ -32,7 +46,7 @@ pub async fn run(config: CentralConfig) -> Result<()> {
         serve(
             "regulator view",
             addr,
-            view::router(view.clone(), store.clone()),
+            view::router(view.clone(), store.clone(), quarantine.clone()),
         )
         .await?;
     }
@@ -67,6 +81,7 @@ pub async fn run(config: CentralConfig) -> Result<()> {
         view,
         metrics,
         rejects,
+        quarantine,
     };
     info!(group = %context.group, "hazingest {} starting", env!("CARGO_PKG_VERSION"));
     let session = tokio::spawn(subscribe::run(context, pending_tx, stop_rx, drained_rx));
@@ -86,9 +101,13 @@ async fn serve(what: &str, addr: SocketAddr, router: axum::Router) -> Result<()>
         .await
         .with_context(|| format!("cannot listen for the {what} on {addr}"))?;
     info!("{what} at http://{addr}/");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    // Bounded: at most 128 connections, idle ones closed after 60 s (the view's event
+    // stream writes a keep-alive every 15 s, so it stays open).
+    tokio::spawn(hazgate_common::serve(
+        listener,
+        router,
+        hazgate_common::HttpLimits::default(),
+    ));
     Ok(())
 }
 

@@ -155,10 +155,11 @@ pub struct CentralSetup<'a> {
     pub metrics: u16,
 }
 
-/// A central.toml for tests: short batches, the default group.
+/// A central.toml for tests: short batches, the default group, the quarantine in
+/// `quarantine-{client_id}` beside the file.
 pub fn central_toml(c: &CentralSetup) -> String {
     format!(
-        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"{}\"\nkeep_alive = \"5s\"\n[ingest]\ngroup = \"hazingest\"\n[store]\nurl = \"{}\"\nbatch_lines = 5000\nbatch_interval = \"100ms\"\ntimeout = \"2s\"\n[web]\nlisten = \"127.0.0.1:{}\"\n[metrics]\nlisten = \"127.0.0.1:{}\"\n",
+        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"{}\"\nkeep_alive = \"5s\"\n[ingest]\ngroup = \"hazingest\"\nquarantine_dir = \"quarantine-{1}\"\n[store]\nurl = \"{}\"\nbatch_lines = 5000\nbatch_interval = \"100ms\"\ntimeout = \"2s\"\n[web]\nlisten = \"127.0.0.1:{}\"\n[metrics]\nlisten = \"127.0.0.1:{}\"\n",
         c.broker_port, c.client_id, c.store_url, c.web, c.metrics
     )
 }

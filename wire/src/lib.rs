@@ -7,6 +7,7 @@ mod ids;
 mod messages;
 mod reading;
 mod topics;
+pub mod validate;
 
 pub use alarm::{ActiveAlarm, AlarmEvent, Condition, EventKind, Level, SourceLevel, State};
 pub use ids::{valid_id, ID_RULE};

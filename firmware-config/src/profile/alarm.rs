@@ -15,7 +15,7 @@ pub struct RawLimit {
     pub above: Option<f64>,
     pub below: Option<f64>,
     pub level: Level,
-    pub label: Option<String>,
+    pub label: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -24,7 +24,7 @@ pub struct RawRate {
     pub change: f64,
     pub within: Interval,
     pub level: Level,
-    pub label: Option<String>,
+    pub label: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,11 +93,12 @@ pub fn resolve_alarm(
             );
             continue;
         }
+        let label = checked_label(&l.label, &field(&format!("limits[{i}].label")), diag);
         limits.push(Limit {
             direction,
             value,
             level: l.level,
-            label: l.label.clone(),
+            label,
         });
     }
     limits.sort_by_key(|l| l.level);
@@ -154,7 +155,8 @@ pub fn resolve_alarm(
             diag.error(at.clone(), field("rate"), "write { change = 5.0, within = \"1min\", level = \"orange\" } with a change above 0");
             return None;
         }
-        Some(RateLimit { change: r.change, window: r.within.0, level: r.level, label: r.label.clone() })
+        let label = checked_label(&r.label, &field("rate.label"), diag);
+        Some(RateLimit { change: r.change, window: r.within.0, level: r.level, label })
     });
     let comm_loss = a.comm_loss.as_ref().map(|c| (c.after.0, c.level));
     let linkage = a
@@ -182,4 +184,18 @@ pub fn resolve_alarm(
         out_of_range: a.out_of_range,
         linkage,
     })
+}
+
+/// A label travels in alarm events and state, and becomes a store tag and page text: it
+/// is judged by the same rule as the central ingest, which would refuse the alarm event.
+fn checked_label(
+    label: &Option<Spanned<String>>,
+    field: &str,
+    diag: &mut Diagnostics,
+) -> Option<String> {
+    let l = label.as_ref()?;
+    if let Err(e) = hazgate_wire::validate::label(l.get_ref()) {
+        diag.error(Some(l.span()), field, e.to_string());
+    }
+    Some(l.get_ref().clone())
 }

@@ -61,6 +61,9 @@ pub fn parse_profile(
     }
     let mut unit_codes = BTreeMap::new();
     for (code, unit) in &raw.unit_codes {
+        if let Err(e) = hazgate_wire::validate::unit(unit) {
+            diag.error(None, format!("unit_codes.{code}"), e.to_string());
+        }
         match code.parse::<u16>() {
             Ok(c) => {
                 unit_codes.insert(c, unit.clone());

@@ -208,6 +208,13 @@ fn resolve_one(
         daily: sim.daily.unwrap_or(0.0),
         per_second: sim.per_second.unwrap_or(0.0),
     };
+    // The unit travels in every reading and becomes a store tag: judged by the same rule
+    // as the central ingest, which would refuse every reading of this point otherwise.
+    if let Some(u) = &raw.unit {
+        if let Err(e) = hazgate_wire::validate::unit(u.get_ref()) {
+            diag.error(Some(u.span()), format!("{label}.unit"), e.to_string());
+        }
+    }
     let alarm = raw
         .alarm
         .as_ref()
@@ -225,7 +232,7 @@ fn resolve_one(
         scale: scale.map(|s| s.0).unwrap_or(1.0),
         offset,
         decimals_from: None,
-        unit: raw.unit.clone(),
+        unit: raw.unit.as_ref().map(|u| u.get_ref().clone()),
         unit_from: None,
         status_from: None,
         status_codes: raw.status_codes.as_ref().map(|s| s.get_ref().clone()),

@@ -1,13 +1,16 @@
 //! Every message is untrusted input: a message is taken only when its size, JSON, version,
 //! kind, topic and content are all right. Anything else becomes a [`Rejection`] with a
-//! reason, so it is counted and logged, never written.
+//! reason, so it is counted, logged and quarantined, never written. A telemetry message is
+//! judged reading by reading ([`triage`]): one bad reading is refused alone.
 
 mod content;
 mod rejects;
 mod topic;
+mod triage;
 
 pub use rejects::RejectCounter;
 pub use topic::{parse_topic, subscriptions, TopicOrigin};
+pub use triage::{triage, Held, Triage, Why};
 
 use hazgate_wire::{Message, TopicKind, VERSION};
 
@@ -28,8 +31,8 @@ pub enum RejectReason {
     KindMismatch,
     /// The payload's site or gateway differs from its topic's.
     OriginMismatch,
-    /// Well-formed, but with a value no gateway sends: a bad id, a time far off, a
-    /// contradiction.
+    /// Well-formed, but with a value no gateway sends: a bad id, an empty unit, a number
+    /// that is not finite, a contradiction. For telemetry, per reading.
     BadContent,
 }
 
@@ -82,14 +85,9 @@ pub struct IntakeRules {
     pub max_message_size: usize,
 }
 
-/// Takes a message off the wire: the typed message, or why not. `now_ms` bounds the
-/// timestamps a message may carry.
-pub fn inspect(
-    rules: &IntakeRules,
-    topic: &str,
-    payload: &[u8],
-    now_ms: i64,
-) -> Result<Message, Rejection> {
+/// Takes a message off the wire: the typed message, or why not. Time stamps are not
+/// judged here ([`triage`] does, and never refuses for them).
+pub fn inspect(rules: &IntakeRules, topic: &str, payload: &[u8]) -> Result<Message, Rejection> {
     if payload.len() > rules.max_message_size {
         return Err(Rejection::new(
             RejectReason::TooLarge,
@@ -148,7 +146,8 @@ pub fn inspect(
             ),
         ));
     }
-    content::check(&message, now_ms).map_err(|d| Rejection::new(RejectReason::BadContent, d))?;
+    content::check(&message)
+        .map_err(|e| Rejection::new(RejectReason::BadContent, e.to_string()))?;
     Ok(message)
 }
 

@@ -33,7 +33,7 @@ fn alarm() -> Value {
 type Change = Box<dyn Fn(&mut Value)>;
 
 fn check(topic: &str, v: &Value) -> Result<Message, Rejection> {
-    inspect(&rules(), topic, &serde_json::to_vec(v).unwrap(), NOW)
+    inspect(&rules(), topic, &serde_json::to_vec(v).unwrap())
 }
 
 fn reason(topic: &str, v: &Value) -> RejectReason {
@@ -55,17 +55,17 @@ fn good_messages_pass() {
 fn each_reason() {
     let big = vec![b' '; 5000];
     assert_eq!(
-        inspect(&rules(), TELEMETRY, &big, NOW).unwrap_err().reason,
+        inspect(&rules(), TELEMETRY, &big).unwrap_err().reason,
         RejectReason::TooLarge
     );
     assert_eq!(
-        inspect(&rules(), TELEMETRY, b"{\"kind\":", NOW)
+        inspect(&rules(), TELEMETRY, b"{\"kind\":")
             .unwrap_err()
             .reason,
         RejectReason::NotJson
     );
     assert_eq!(
-        inspect(&rules(), TELEMETRY, b"\xff\xfe", NOW)
+        inspect(&rules(), TELEMETRY, b"\xff\xfe")
             .unwrap_err()
             .reason,
         RejectReason::NotJson
@@ -100,35 +100,98 @@ fn each_reason() {
     );
 }
 
+/// Held back: (reason, how many) of a telemetry message after triage, and how many
+/// readings are left to write.
+fn held(v: &Value) -> (Vec<(&'static str, String)>, usize) {
+    let t = triage(check(TELEMETRY, v).unwrap(), NOW);
+    let Message::Telemetry(kept) = t.message else {
+        panic!("not telemetry")
+    };
+    assert!(t.store);
+    let held = t
+        .held
+        .iter()
+        .map(|h| {
+            (
+                h.why.name(),
+                h.record["device"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    (held, kept.readings.len())
+}
+
 #[test]
-fn content_that_no_gateway_sends() {
-    let cases: Vec<(&str, Change)> = vec![
+fn a_bad_reading_is_refused_alone() {
+    let cases: Vec<(&str, &str, Change)> = vec![
+        (
+            "bad id",
+            "bad_content",
+            Box::new(|v| v["readings"][0]["device"] = json!("GD 101")),
+        ),
+        (
+            "empty unit",
+            "bad_content",
+            Box::new(|v| v["readings"][0]["unit"] = json!("")),
+        ),
+        (
+            "newline unit",
+            "bad_content",
+            Box::new(|v| v["readings"][0]["unit"] = json!("%LEL\nx y=1")),
+        ),
+        (
+            "empty point",
+            "bad_content",
+            Box::new(|v| v["readings"][0]["point"] = json!("")),
+        ),
         (
             "unset clock",
+            "clock",
             Box::new(|v| v["readings"][0]["ts"] = json!(0)),
         ),
         (
             "future",
+            "clock",
             Box::new(|v| v["readings"][0]["ts"] = json!(NOW + 2 * 86_400_000)),
         ),
         (
-            "bad id",
-            Box::new(|v| v["readings"][0]["device"] = json!("GD 101")),
-        ),
-        (
-            "empty id",
-            Box::new(|v| v["readings"][1]["point"] = json!("")),
-        ),
-        (
-            "newline unit",
-            Box::new(|v| v["readings"][0]["unit"] = json!("%LEL\nx y=1")),
+            "flagged clock",
+            "clock",
+            Box::new(|v| {
+                v["readings"][0]["quality"] = json!("uncertain");
+                v["readings"][0]["reason"] = json!("clock");
+                v["readings"][0]["detail"] = json!("clock before build date");
+            }),
         ),
     ];
-    for (what, change) in cases {
+    for (what, why, change) in cases {
         let mut v = telemetry();
         change(&mut v);
-        assert_eq!(reason(TELEMETRY, &v), RejectReason::BadContent, "{what}");
+        let (held, kept) = held(&v);
+        assert_eq!(held.len(), 1, "{what}: {held:?}");
+        assert_eq!(held[0].0, why, "{what}");
+        assert_eq!(kept, 1, "{what}: the good reading stays");
     }
+    let (held, kept) = held(&telemetry());
+    assert!(held.is_empty());
+    assert_eq!(kept, 2);
+}
+
+#[test]
+fn alarms_with_a_wrong_clock_are_held_from_the_store_not_refused() {
+    let mut v = alarm();
+    v["ts"] = json!(5);
+    let t = triage(check(ALARM, &v).unwrap(), NOW);
+    assert!(!t.store);
+    assert_eq!(t.held.len(), 1);
+    assert_eq!(t.held[0].why, Why::Clock);
+    assert!(matches!(t.message, Message::Alarm(_)));
+    let t = triage(check(ALARM, &alarm()).unwrap(), NOW);
+    assert!(t.store && t.held.is_empty());
+}
+
+#[test]
+fn content_that_no_gateway_sends() {
     let cases: Vec<(&str, Change)> = vec![
         (
             "clear with a level",
@@ -172,8 +235,8 @@ proptest! {
     /// Any bytes on any topic: a message or a reason, never a panic.
     #[test]
     fn arbitrary_bytes_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..600), topic in "[a-z/+ #-]{0,30}") {
-        let _ = inspect(&rules(), &topic, &payload, NOW);
-        let _ = inspect(&rules(), TELEMETRY, &payload, NOW);
+        let _ = inspect(&rules(), &topic, &payload);
+        let _ = inspect(&rules(), TELEMETRY, &payload);
     }
 
     /// A good message with one field swapped for arbitrary JSON: still no panic, and

@@ -9,7 +9,8 @@ use std::time::Duration;
 use hazgate_wire::Message;
 use tokio::sync::Semaphore;
 
-use crate::intake::{RejectCounter, RejectReason};
+use crate::intake::{RejectCounter, RejectReason, Why};
+use crate::quarantine::Quarantine;
 use crate::write::LineCounts;
 
 #[derive(Debug)]
@@ -27,6 +28,7 @@ pub struct Metrics {
     /// Time from a batch's first message to its acknowledgement.
     last_delay_ms: AtomicU64,
     rejects: Arc<RejectCounter>,
+    quarantine: Arc<Quarantine>,
     pending_limit: Arc<Semaphore>,
     max_pending: usize,
 }
@@ -34,6 +36,7 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(
         rejects: Arc<RejectCounter>,
+        quarantine: Arc<Quarantine>,
         pending_limit: Arc<Semaphore>,
         max_pending: usize,
     ) -> Self {
@@ -50,6 +53,7 @@ impl Metrics {
             last_write_ms: AtomicU64::new(0),
             last_delay_ms: AtomicU64::new(0),
             rejects,
+            quarantine,
             pending_limit,
             max_pending,
         }
@@ -190,6 +194,43 @@ impl Metrics {
                 self.rejects.count(reason)
             );
         }
+        let q = &self.quarantine;
+        let _ = writeln!(o, "# HELP hazingest_quarantined_total Records kept in the quarantine, by reason: whole refused messages, single refused readings, and records whose time cannot be trusted (clock).\n# TYPE hazingest_quarantined_total counter");
+        for why in Why::all() {
+            let _ = writeln!(
+                o,
+                "hazingest_quarantined_total{{reason=\"{}\"}} {}",
+                why.name(),
+                q.count(why)
+            );
+        }
+        let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
+            let _ = writeln!(o, "# HELP hazingest_{name} {help}\n# TYPE hazingest_{name} {kind}\nhazingest_{name} {value}");
+        };
+        gauge(
+            "quarantine_bytes",
+            "Bytes in the quarantine folder.",
+            "gauge",
+            q.bytes(),
+        );
+        gauge(
+            "quarantine_dropped_files_total",
+            "Quarantine files removed, oldest first, to stay under quarantine_max_size.",
+            "counter",
+            q.dropped_files(),
+        );
+        gauge(
+            "quarantine_dropped_records_total",
+            "Records in the quarantine files removed for size.",
+            "counter",
+            q.dropped_records(),
+        );
+        gauge(
+            "quarantine_failures_total",
+            "Writes to the quarantine that failed; their messages stay unacknowledged.",
+            "counter",
+            q.failures(),
+        );
         o
     }
 }

@@ -16,8 +16,9 @@ use hazgate::uplink::{connect_options, Backoff};
 use hazgate_wire::Message;
 
 use super::AckToken;
-use crate::intake::{inspect, subscriptions, IntakeRules, RejectCounter};
+use crate::intake::{inspect, subscriptions, triage, IntakeRules, RejectCounter};
 use crate::ops::Metrics;
+use crate::quarantine::{Entry, Quarantine};
 use crate::view::View;
 use crate::write::{line, LineCounts};
 
@@ -39,6 +40,7 @@ pub struct SubscribeContext {
     pub view: Arc<View>,
     pub metrics: Arc<Metrics>,
     pub rejects: Arc<RejectCounter>,
+    pub quarantine: Arc<Quarantine>,
 }
 
 /// Messages taken and not yet acknowledged, at most; beyond, the session waits and the
@@ -154,19 +156,38 @@ impl Session<'_> {
         };
         let ack = AckToken::new(self.client, &p, slot);
         let topic = p.topic.as_str();
-        let message = match inspect(&ctx.rules, topic, &p.payload, crate::now_ms()) {
+        let received = crate::now_ms();
+        let message = match inspect(&ctx.rules, topic, &p.payload) {
             Ok(m) => m,
             Err(rejection) => {
                 ctx.rejects.record(topic, &rejection);
-                ack.ack();
+                let entry = Entry::message(topic, &rejection, &p.payload, received);
+                if self.quarantine(vec![entry]).await {
+                    ack.ack();
+                }
                 return;
             }
         };
         ctx.metrics.count_message(&message);
         ctx.view.seen(message.envelope());
+        let triaged = triage(message, received);
+        let (kind, seq) = (
+            record_kind(&triaged.message),
+            triaged.message.envelope().seq,
+        );
+        let held: Vec<Entry> = triaged
+            .held
+            .into_iter()
+            .map(|h| Entry::record(topic, seq, kind, h, received))
+            .collect();
+        // Kept before anything is acknowledged; if it cannot be kept, the message is not
+        // acknowledged at all and comes again on the next connection.
+        if !self.quarantine(held).await {
+            return;
+        }
         let mut lines = Vec::new();
         let mut counts = LineCounts::default();
-        match message {
+        match triaged.message {
             Message::State(s) => {
                 ctx.view.state(s);
                 ack.ack();
@@ -178,11 +199,21 @@ impl Session<'_> {
                 return;
             }
             Message::Alarm(a) => {
-                counts.alarms += line::alarm(&mut lines, &a) as u64;
+                if triaged.store {
+                    counts.alarms += line::alarm(&mut lines, &a) as u64;
+                }
                 ctx.view.alarm(a);
             }
             Message::Telemetry(t) => counts.readings += line::telemetry(&mut lines, &t) as u64,
-            Message::Gap(g) => counts.gaps += line::gap(&mut lines, &g) as u64,
+            Message::Gap(g) => {
+                if triaged.store {
+                    counts.gaps += line::gap(&mut lines, &g) as u64;
+                }
+            }
+        }
+        if lines.is_empty() {
+            ack.ack();
+            return;
         }
         let weight = p.payload.len().clamp(1, u32::MAX as usize) as u32;
         let Ok(permit) = ctx.pending_limit.clone().acquire_many_owned(weight).await else {
@@ -196,5 +227,28 @@ impl Session<'_> {
                 permit,
             })
             .await;
+    }
+
+    /// Writes to the quarantine off the async threads; whether it is on disk.
+    async fn quarantine(&self, entries: Vec<Entry>) -> bool {
+        if entries.is_empty() {
+            return true;
+        }
+        let q = self.ctx.quarantine.clone();
+        matches!(
+            tokio::task::spawn_blocking(move || q.put(entries)).await,
+            Ok(Ok(()))
+        )
+    }
+}
+
+/// What one held record of a message is, by the message's kind.
+fn record_kind(m: &Message) -> &'static str {
+    match m {
+        Message::Telemetry(_) => "reading",
+        Message::Alarm(_) => "alarm",
+        Message::Gap(_) => "gap",
+        Message::State(_) => "state",
+        Message::Status(_) => "status",
     }
 }

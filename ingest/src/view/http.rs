@@ -11,21 +11,29 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use futures_util::stream::{self, Stream};
+use futures_util::stream;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::Semaphore;
 
 use super::assets::{APP_JS, INDEX_HTML, STYLE_CSS};
 use super::history::{alarm_history, HistoryError, HistoryQuery};
 use super::View;
+use crate::quarantine::{Quarantine, MAX_READ};
 use crate::write::StoreClient;
 
 #[derive(Clone)]
 struct Ctx {
     view: Arc<View>,
     store: StoreClient,
+    quarantine: Arc<Quarantine>,
+    /// One per open event stream.
+    streams: Arc<Semaphore>,
 }
 
-pub fn router(view: Arc<View>, store: StoreClient) -> Router {
+/// Event streams (`/api/events`) open at once; beyond, 503.
+pub const MAX_EVENT_STREAMS: usize = 64;
+
+pub fn router(view: Arc<View>, store: StoreClient, quarantine: Arc<Quarantine>) -> Router {
     let asset = |kind: &'static str, body: &'static str| {
         get(move || async move { ([(header::CONTENT_TYPE, kind)], body) })
     };
@@ -36,7 +44,50 @@ pub fn router(view: Arc<View>, store: StoreClient) -> Router {
         .route("/api/overview", get(overview))
         .route("/api/events", get(events))
         .route("/api/history", get(history))
-        .with_state(Ctx { view, store })
+        .route("/api/quarantine", get(quarantined))
+        .with_state(Ctx {
+            view,
+            store,
+            quarantine,
+            streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
+        })
+}
+
+#[derive(serde::Deserialize)]
+struct QuarantineQuery {
+    limit: Option<String>,
+}
+
+/// The newest quarantined records first: `?limit=N` (default 100, at most 1000).
+async fn quarantined(
+    State(ctx): State<Ctx>,
+    Query(q): Query<QuarantineQuery>,
+) -> impl IntoResponse {
+    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
+        None => 100,
+        Some(Ok(n)) if (1..=MAX_READ).contains(&n) => n,
+        Some(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({"error": format!("limit: use 1..={MAX_READ}")})),
+            )
+        }
+    };
+    let q = ctx.quarantine.clone();
+    match tokio::task::spawn_blocking(move || q.recent(limit)).await {
+        Ok(Ok(records)) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "records": records })),
+        ),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({"error": format!("cannot read the quarantine: {e}")})),
+        ),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({"error": "cannot read the quarantine"})),
+        ),
+    }
 }
 
 async fn overview(State(ctx): State<Ctx>) -> impl IntoResponse {
@@ -45,20 +96,30 @@ async fn overview(State(ctx): State<Ctx>) -> impl IntoResponse {
 
 async fn history(
     State(ctx): State<Ctx>,
-    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> impl IntoResponse {
-    let Ok(Query(q)) = query else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(
-                serde_json::json!({"error": "use site=ID, level=blue|yellow|orange|red, from=MS, to=MS, limit=N"}),
-            ),
-        );
+    let q = match HistoryQuery::parse(&params, crate::now_ms()) {
+        Ok(q) => q,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({"error": e.to_string()})),
+            )
+        }
     };
     match alarm_history(&ctx.store, &q).await {
-        Ok(entries) => (
+        Ok((entries, more)) => (
             StatusCode::OK,
-            Json(serde_json::json!({ "events": entries })),
+            Json(serde_json::json!({
+                "events": entries,
+                "from": q.from,
+                "to": q.to,
+                "limit": q.limit,
+                // The span asked for was longer than 31 days: `from` says where it starts.
+                "span_capped": q.capped,
+                // The store holds more events in the span than were read.
+                "more": more,
+            })),
         ),
         Err(e @ HistoryError::BadQuery(_)) => (
             StatusCode::BAD_REQUEST,
@@ -72,23 +133,37 @@ async fn history(
 }
 
 /// First the whole overview, then every change; a client too slow to keep up gets a fresh
-/// overview instead of the changes it missed.
-async fn events(State(ctx): State<Ctx>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// overview instead of the changes it missed. At most [`MAX_EVENT_STREAMS`] at once.
+async fn events(State(ctx): State<Ctx>) -> axum::response::Response {
+    let Ok(slot) = ctx.streams.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "10")],
+            Json(serde_json::json!({"error": format!("{MAX_EVENT_STREAMS} live event streams are open already; try again later")})),
+        )
+            .into_response();
+    };
     let rx = ctx.view.subscribe();
     let view = ctx.view.clone();
-    let stream = stream::unfold((rx, view, true), |(mut rx, view, first)| async move {
-        if first {
-            let event = json_event("overview", &view.snapshot());
-            return Some((Ok(event), (rx, view, false)));
-        }
-        let event = match rx.recv().await {
-            Ok(change) => json_event("change", &change),
-            Err(RecvError::Lagged(_)) => json_event("overview", &view.snapshot()),
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok(event), (rx, view, false)))
-    });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    // The slot lives in the stream, so it is given back when the client goes.
+    let stream = stream::unfold(
+        (rx, view, true, slot),
+        |(mut rx, view, first, slot)| async move {
+            if first {
+                let event = json_event("overview", &view.snapshot());
+                return Some((Ok::<_, Infallible>(event), (rx, view, false, slot)));
+            }
+            let event = match rx.recv().await {
+                Ok(change) => json_event("change", &change),
+                Err(RecvError::Lagged(_)) => json_event("overview", &view.snapshot()),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((Ok(event), (rx, view, false, slot)))
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 fn json_event<T: serde::Serialize>(name: &str, value: &T) -> Event {

@@ -15,8 +15,11 @@ use hazgate_wire::{
 pub struct GatewayView {
     pub site: Arc<str>,
     pub gateway: Arc<str>,
-    /// From the retained status: `online`, or `offline` (clean stop or last will).
+    /// From the latest status received: `online`, or `offline` (clean stop or last will).
     pub presence: Option<Presence>,
+    /// `false` while the gateway says its wall clock is wrong: its readings are then kept
+    /// in the quarantine, not the store. `null` before any status.
+    pub clock_ok: Option<bool>,
     pub version: Option<String>,
     /// When anything last arrived from it (ms UTC, this host's clock).
     pub last_seen: i64,
@@ -27,10 +30,6 @@ pub struct GatewayView {
     pub alarms: Vec<ActiveAlarm>,
     /// Gateway time of the state shown (ms UTC).
     pub state_ts: Option<i64>,
-    #[serde(skip)]
-    state_seq: Option<u64>,
-    #[serde(skip)]
-    status_seq: Option<u64>,
     #[serde(skip)]
     announced: i64,
 }
@@ -81,35 +80,32 @@ impl View {
         });
     }
 
-    /// A newer state replaces the one shown; an older one (a retained message arriving
-    /// after a live one) is ignored.
+    /// The latest state received replaces the one shown. Not ordered by `seq` or `ts`: a
+    /// gateway restarted with a fresh store starts its seqs again, and a wrong clock makes
+    /// `ts` meaningless; the broker delivers one topic's messages in order, and the
+    /// retained one it hands a new subscription is the latest.
     pub fn state(&self, s: State) {
         self.update(&s.envelope.clone(), |g| {
-            let newer = g.state_seq.is_none_or(|seq| s.envelope.seq > seq)
-                || g.state_ts.is_none_or(|ts| s.ts > ts);
-            if newer {
-                g.state_seq = Some(s.envelope.seq);
-                g.state_ts = Some(s.ts);
-                g.level = s.level;
-                g.hazard_sources = s.hazard_sources;
-                g.alarms = s.alarms;
-            }
-            newer
+            g.state_ts = Some(s.ts);
+            g.level = s.level;
+            g.hazard_sources = s.hazard_sources;
+            g.alarms = s.alarms;
+            true
         });
     }
 
+    /// Presence is the latest status received, for the same reason as [`View::state`]:
+    /// a SIGKILLed gateway's last will carries a lower seq than its birth, and must still
+    /// say offline.
     pub fn status(&self, s: Status) {
         self.update(&s.envelope.clone(), |g| {
-            let newer = g.status_seq.is_none_or(|seq| s.envelope.seq > seq);
-            if newer {
-                g.status_seq = Some(s.envelope.seq);
-                g.presence = Some(s.state);
-                g.version = Some(s.version);
-                if s.health.is_some() || s.state == Presence::Offline {
-                    g.health = s.health;
-                }
+            g.presence = Some(s.state);
+            g.clock_ok = Some(s.clock_ok);
+            g.version = Some(s.version);
+            if s.health.is_some() || s.state == Presence::Offline {
+                g.health = s.health;
             }
-            newer
+            true
         });
     }
 
@@ -127,6 +123,7 @@ impl View {
                 site: e.site.clone(),
                 gateway: e.gateway.clone(),
                 presence: None,
+                clock_ok: None,
                 version: None,
                 last_seen: crate::now_ms(),
                 health: None,
@@ -134,8 +131,6 @@ impl View {
                 hazard_sources: Vec::new(),
                 alarms: Vec::new(),
                 state_ts: None,
-                state_seq: None,
-                status_seq: None,
                 announced: 0,
             });
         if change(g) {
@@ -146,5 +141,42 @@ impl View {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, GatewayView>> {
         self.gateways.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(seq: u64, state: Presence, clock_ok: bool) -> Status {
+        Status {
+            envelope: Envelope {
+                v: 1,
+                site: "S".into(),
+                gateway: "G".into(),
+                seq,
+            },
+            state,
+            ts: 1,
+            version: "0.1.0".into(),
+            config_hash: "h".into(),
+            boot_ts: 1,
+            clock_ok,
+            health: None,
+        }
+    }
+
+    #[test]
+    fn presence_is_the_latest_status_received_whatever_its_seq() {
+        let v = View::default();
+        v.status(status(4_294_967_297, Presence::Online, true));
+        // The last will of a SIGKILLed gateway: reserved before the birth, a lower seq.
+        v.status(status(4_294_967_296, Presence::Offline, true));
+        assert_eq!(v.snapshot()[0].presence, Some(Presence::Offline));
+        // Restarted with a fresh store: seqs start again.
+        v.status(status(1, Presence::Online, false));
+        let g = &v.snapshot()[0];
+        assert_eq!(g.presence, Some(Presence::Online));
+        assert_eq!(g.clock_ok, Some(false));
     }
 }

@@ -54,10 +54,14 @@ function render() {
         class: "gateway row-" + (g.level || "none"),
         "data-site": g.site, "data-gateway": g.gateway,
         "data-level": g.level || "none", "data-presence": presence,
+        "data-clock": g.clock_ok === false ? "wrong" : "ok",
       },
       el("td", {}, g.site), el("td", {}, g.gateway), el("td", {}, badge(g.level)),
       el("td", {}, ...sources),
-      el("td", { class: presence }, presence + (g.version ? " · v" + g.version : "")),
+      el("td", { class: presence }, presence + (g.version ? " · v" + g.version : ""),
+        ...(g.clock_ok === false
+          ? [" ", el("span", { class: "clock-warning", title: "its readings are kept in the quarantine, not the store" }, "⚠ gateway clock wrong")]
+          : [])),
       el("td", { class: stale ? "stale" : "", "data-last-seen": g.last_seen }, age(g.last_seen)));
   }));
   document.getElementById("no-gateways").hidden = list.length > 0;
@@ -132,7 +136,9 @@ async function loadHistory(event) {
       el("td", {}, h.site), el("td", {}, h.gateway), el("td", {}, h.hazard_source || ""),
       el("td", {}, where(h.device, h.point)), el("td", {}, h.condition + (h.label ? " · " + h.label : "")),
       el("td", {}, num(h.value, h.unit)), el("td", {}, num(h.limit, h.unit)))));
-    note.textContent = body.events.length + " events";
+    note.textContent = body.events.length + " events"
+      + (body.span_capped ? " · span cut to the 31 days before its end" : "")
+      + (body.more ? " · more in the store: narrow the span" : "");
   } catch (e) {
     note.textContent = "history unavailable: " + e.message;
   }

@@ -1,0 +1,288 @@
+//! What the schema cannot say about a message's content, checked the same way everywhere:
+//! by the central ingest on every message it takes, by the site config loader
+//! (`hazgate check`) on what a gateway will later publish (limit labels, units), and by
+//! the gateway before it publishes. One set of functions, so a config that passes
+//! `hazgate check` never produces a record that ingest refuses.
+//!
+//! The rules: ids follow [`ID_RULE`]; texts that become store tags and page text (units,
+//! labels) are 1 to [`MAX_TEXT`] characters with no control characters; numbers are
+//! finite; a text value is at most [`MAX_TEXT_VALUE`] bytes; no contradictions (a clear
+//! with a level, a gap that ends before it begins).
+//!
+//! Time is not a reason to refuse: a gateway whose clock is wrong still measures real
+//! values. [`time_plausible`] tells a time stamp that can be trusted from one that cannot,
+//! and the caller decides what to do (ingest keeps such records out of the time-series
+//! store, in its quarantine).
+
+use crate::{valid_id, AlarmEvent, EventKind, Gap, Reading, State, Value, ID_RULE};
+
+/// Longest unit or label, in characters.
+pub const MAX_TEXT: usize = 128;
+/// Longest text value of a reading (a `string` register), in bytes.
+pub const MAX_TEXT_VALUE: usize = 4096;
+/// 2000-01-01T00:00:00Z in ms: no gateway of ours ever measured before it; an earlier
+/// time is a clock that was never set.
+pub const EARLIEST_MS: i64 = 946_684_800_000;
+/// How far ahead of the checking host's clock a time stamp may be, in ms (a day).
+pub const FUTURE_SLACK_MS: i64 = 24 * 3600 * 1000;
+
+/// Why a piece of content is refused, in words for the operator. The offending text is
+/// quoted escaped (control characters visible) and cut to 80 characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("{what} \"{value}\" is not a valid id; {ID_RULE}")]
+    Id { what: &'static str, value: String },
+    #[error(
+        "{what} \"{value}\" must be 1 to {MAX_TEXT} characters, none of them a control character"
+    )]
+    Text { what: &'static str, value: String },
+    #[error("{what} is not a finite number")]
+    NotFinite { what: &'static str },
+    #[error("a text value of {len} bytes, over the limit of {MAX_TEXT_VALUE}")]
+    TextValueTooLong { len: usize },
+    #[error("{0}")]
+    Contradiction(&'static str),
+}
+
+/// The offending text as shown in an error: escaped and cut.
+fn shown(text: &str) -> String {
+    let mut s: String = text.escape_debug().take(80).collect();
+    if text.escape_debug().nth(80).is_some() {
+        s.push('…');
+    }
+    s
+}
+
+/// An id (site, gateway, device, point, hazard source) by [`ID_RULE`].
+pub fn id(what: &'static str, value: &str) -> Result<(), Invalid> {
+    if valid_id(value) {
+        Ok(())
+    } else {
+        Err(Invalid::Id {
+            what,
+            value: shown(value),
+        })
+    }
+}
+
+/// A text that becomes a store tag and page text: 1 to [`MAX_TEXT`] characters, no
+/// control characters (a newline would break a line of line protocol).
+pub fn text(what: &'static str, value: &str) -> Result<(), Invalid> {
+    if value.is_empty() || value.chars().count() > MAX_TEXT || value.chars().any(char::is_control) {
+        return Err(Invalid::Text {
+            what,
+            value: shown(value),
+        });
+    }
+    Ok(())
+}
+
+/// An engineering unit, e.g. `%LEL`.
+pub fn unit(value: &str) -> Result<(), Invalid> {
+    text("unit", value)
+}
+
+/// A limit's label, e.g. `二级报警`.
+pub fn label(value: &str) -> Result<(), Invalid> {
+    text("label", value)
+}
+
+/// A number that is there must be finite.
+pub fn number(what: &'static str, value: Option<f64>) -> Result<(), Invalid> {
+    match value {
+        Some(x) if !x.is_finite() => Err(Invalid::NotFinite { what }),
+        _ => Ok(()),
+    }
+}
+
+/// One reading: ids, unit, value. Its time is judged apart ([`time_plausible`]).
+pub fn reading(r: &Reading) -> Result<(), Invalid> {
+    id("device", &r.device)?;
+    id("point", &r.point)?;
+    if let Some(u) = &r.unit {
+        unit(u)?;
+    }
+    match &r.value {
+        Some(Value::Number(x)) => number("value", Some(*x)),
+        Some(Value::Text(t)) if t.len() > MAX_TEXT_VALUE => {
+            Err(Invalid::TextValueTooLong { len: t.len() })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// One alarm event: ids, texts, numbers, and a level exactly when it is not a clear.
+pub fn alarm_event(a: &AlarmEvent) -> Result<(), Invalid> {
+    match (&a.device, &a.point) {
+        (Some(d), Some(p)) => {
+            id("device", d)?;
+            id("point", p)?;
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Invalid::Contradiction(
+                "an alarm with a device but no point, or a point but no device",
+            ))
+        }
+    }
+    if let Some(h) = &a.hazard_source {
+        id("hazard source", h)?;
+    }
+    if (a.event == EventKind::Clear) != a.level.is_none() {
+        return Err(Invalid::Contradiction(
+            "a clear must have no level, and any other event a level",
+        ));
+    }
+    number("value", a.value)?;
+    number("limit", a.limit)?;
+    if let Some(u) = &a.unit {
+        unit(u)?;
+    }
+    if let Some(l) = &a.label {
+        label(l)?;
+    }
+    Ok(())
+}
+
+/// The retained state: its hazard sources and active alarms.
+pub fn state(s: &State) -> Result<(), Invalid> {
+    for h in &s.hazard_sources {
+        id("hazard source", &h.id)?;
+    }
+    for a in &s.alarms {
+        id("device", &a.device)?;
+        id("point", &a.point)?;
+        if let Some(h) = &a.hazard_source {
+            id("hazard source", h)?;
+        }
+        number("value", a.value)?;
+        number("limit", a.limit)?;
+        if let Some(u) = &a.unit {
+            unit(u)?;
+        }
+        if let Some(l) = &a.label {
+            label(l)?;
+        }
+    }
+    Ok(())
+}
+
+/// A data-gap report: it must not end before it begins.
+pub fn gap(g: &Gap) -> Result<(), Invalid> {
+    if g.from_ts > g.to_ts || g.first_seq > g.last_seq {
+        return Err(Invalid::Contradiction("a gap that ends before it begins"));
+    }
+    Ok(())
+}
+
+/// Whether a time stamp (ms UTC) can be trusted: from 2000-01-01 up to a day after
+/// `now_ms` (the checking host's clock). Not a reason to refuse the value, only to keep
+/// it out of a time-series store that would file it under the wrong time.
+pub fn time_plausible(ts: i64, now_ms: i64) -> bool {
+    (EARLIEST_MS..=now_ms.saturating_add(FUTURE_SLACK_MS)).contains(&ts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Condition, Envelope, Level, Quality};
+
+    fn reading_with(unit: Option<&str>, value: Option<Value>) -> Reading {
+        Reading {
+            device: "GD-101".into(),
+            point: "CH1".into(),
+            ts: 1,
+            value,
+            unit: unit.map(Into::into),
+            quality: Quality::Good,
+        }
+    }
+
+    #[test]
+    fn readings() {
+        assert!(reading(&reading_with(Some("%LEL"), Some(Value::Number(1.0)))).is_ok());
+        assert!(reading(&reading_with(None, None)).is_ok());
+        let e = reading(&reading_with(Some(""), None)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unit \"\" must be 1 to 128 characters, none of them a control character"
+        );
+        assert!(matches!(
+            reading(&reading_with(Some("a\nb"), None)),
+            Err(Invalid::Text { .. })
+        ));
+        assert!(reading(&reading_with(Some(&"x".repeat(129)), None)).is_err());
+        assert!(reading(&reading_with(Some(&"x".repeat(128)), None)).is_ok());
+        assert_eq!(
+            reading(&reading_with(None, Some(Value::Number(f64::NAN)))),
+            Err(Invalid::NotFinite { what: "value" })
+        );
+        assert!(reading(&reading_with(None, Some(Value::Text("x".repeat(5000))))).is_err());
+        let mut r = reading_with(None, None);
+        r.device = "GD 101".into();
+        assert_eq!(
+            reading(&r).unwrap_err().to_string(),
+            format!("device \"GD 101\" is not a valid id; {ID_RULE}")
+        );
+    }
+
+    #[test]
+    fn long_text_is_cut_in_the_message() {
+        let e = label(&"\u{7}".repeat(500)).unwrap_err().to_string();
+        assert!(e.len() < 200, "{e}");
+        assert!(e.contains("\\u{7}…"), "{e}");
+    }
+
+    #[test]
+    fn alarms_and_gaps() {
+        let mut a = AlarmEvent {
+            envelope: Envelope {
+                v: 1,
+                site: "S".into(),
+                gateway: "G".into(),
+                seq: 1,
+            },
+            event: EventKind::Raise,
+            condition: Condition::Limit,
+            device: Some("D".into()),
+            point: Some("P".into()),
+            hazard_source: None,
+            level: Some(Level::Red),
+            previous: None,
+            value: Some(1.0),
+            limit: Some(0.5),
+            unit: None,
+            label: Some("二级报警".into()),
+            ts: 1,
+        };
+        assert!(alarm_event(&a).is_ok());
+        a.event = EventKind::Clear;
+        assert!(matches!(alarm_event(&a), Err(Invalid::Contradiction(_))));
+        a.level = None;
+        assert!(alarm_event(&a).is_ok());
+        a.point = None;
+        assert!(matches!(alarm_event(&a), Err(Invalid::Contradiction(_))));
+        let g = Gap {
+            envelope: a.envelope.clone(),
+            from_ts: 2,
+            to_ts: 1,
+            first_seq: 1,
+            last_seq: 1,
+            messages: 1,
+        };
+        assert!(gap(&g).is_err());
+    }
+
+    #[test]
+    fn times() {
+        let now = 1_800_000_000_000;
+        assert!(time_plausible(now, now));
+        assert!(time_plausible(EARLIEST_MS, now));
+        assert!(!time_plausible(EARLIEST_MS - 1, now));
+        assert!(!time_plausible(0, now));
+        assert!(time_plausible(now + FUTURE_SLACK_MS, now));
+        assert!(!time_plausible(now + FUTURE_SLACK_MS + 1, now));
+        assert!(!time_plausible(i64::MIN, i64::MAX));
+        assert!(time_plausible(i64::MAX, i64::MAX));
+    }
+}
