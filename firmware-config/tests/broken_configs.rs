@@ -690,6 +690,46 @@ password_env = "HAZGATE_MQTT_PASSWORD"
         line: 8,
     },
     Case {
+        name: "keep-alive under a second (MQTT counts whole seconds)",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[uplink]
+broker = "mqtt://127.0.0.1:1883"
+keep_alive = "500ms"
+"#,
+        expect: "uplink.keep_alive: use 1s ..= 65535s",
+        line: 7,
+    },
+    Case {
+        name: "a password file that cannot be read",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[uplink]
+broker = "mqtt://127.0.0.1:1883"
+username = "gw-01"
+password_file = "/nonexistent/hazgate/mqtt.pass"
+"#,
+        expect: "uplink.password_file: cannot read /nonexistent/hazgate/mqtt.pass",
+        line: 8,
+    },
+    Case {
+        name: "a CA file that cannot be read",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[uplink]
+broker = "mqtts://mqtt.example.org:8883"
+ca_file = "/nonexistent/hazgate/ca.pem"
+"#,
+        expect: "uplink.ca_file: cannot read /nonexistent/hazgate/ca.pem",
+        line: 7,
+    },
+    Case {
         name: "store too small",
         toml: r#"[site]
 id = "HB-420100-0001"
@@ -821,7 +861,7 @@ gateway = "gw-01"
 
 [uplink]
 broker = "mqtts://mqtt.example.org:8883"
-password_file = "/etc/hazgate/mqtt.pass"
+password_env = "HAZGATE_MQTT_PASSWORD"
 
 [store]
 dir = "/tmp/hazgate-store"

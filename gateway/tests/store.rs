@@ -422,6 +422,12 @@ fn missing_or_corrupt_ledger_starts_from_the_oldest_record() {
     fs::write(dir.path().join("ledger"), b"HGL1 not a ledger at all").unwrap();
     let (mut s, rec) = open(dir.path());
     assert_eq!(rec.ledger, LedgerState::Corrupt);
+    // Whatever gaps the lost ledger still had to report: a doubt is reported, up to the
+    // oldest record present, never silence.
+    let doubts = s.take_gaps();
+    assert_eq!(doubts.len(), 1, "{doubts:?}");
+    assert_eq!(doubts[0].records, 0, "count unknown");
+    assert_eq!(doubts[0].to_ts, 100, "up to the oldest record present");
     assert_eq!(
         ids(&s.unsent(Lane::Telemetry, None, ALL, ALL).unwrap()),
         (1..=10).collect::<Vec<_>>(),
@@ -434,6 +440,57 @@ fn missing_or_corrupt_ledger_starts_from_the_oldest_record() {
     assert_eq!(rec.ledger, LedgerState::Missing);
     assert_eq!(s.unsent(Lane::Telemetry, None, ALL, ALL).unwrap().len(), 10);
     assert_eq!(append_t(&mut s, 1), vec![11]);
+}
+
+#[test]
+fn an_unreadable_segment_is_set_aside_and_reported_not_a_reason_to_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut s, _) = open(dir.path());
+        append_t(&mut s, 3);
+        s.sync().unwrap();
+    }
+    // A segment file that cannot be read at all, as a bad sector leaves one: here a
+    // folder in its place (read fails with an I/O error).
+    let seg = segs(dir.path(), Lane::Telemetry)[0].clone();
+    fs::remove_file(&seg).unwrap();
+    fs::create_dir(&seg).unwrap();
+    fs::write(seg.join("x"), b"x").unwrap();
+    let (mut s, rec) = open(dir.path());
+    assert_eq!(rec.lane(Lane::Telemetry).unreadable_segments, 1);
+    assert!(
+        seg.with_extension("unreadable").exists(),
+        "kept aside for an operator"
+    );
+    assert_eq!(s.take_gaps().len(), 1, "its loss is reported");
+    assert_eq!(append_t(&mut s, 1).len(), 1, "and the store works on");
+}
+
+#[test]
+fn gaps_whose_report_failed_are_queued_again_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = Store::open(StoreOptions::new(dir.path(), 1 << 20)).unwrap();
+    for _ in 0..40 {
+        let id = s.next_id(Lane::Telemetry);
+        s.append(
+            Lane::Telemetry,
+            1,
+            id,
+            id as i64,
+            id as i64,
+            &vec![7u8; 60_000],
+        )
+        .unwrap();
+        s.sync().unwrap();
+    }
+    let gaps = s.take_gaps();
+    assert!(!gaps.is_empty(), "eviction made gaps");
+    assert!(s.take_gaps().is_empty());
+    s.requeue_gaps(gaps.clone());
+    drop(s);
+    // Queued again means kept in the ledger too: a restart still reports them.
+    let (mut s, _) = Store::open(StoreOptions::new(dir.path(), 1 << 20)).unwrap();
+    assert_eq!(s.take_gaps(), gaps);
 }
 
 #[test]

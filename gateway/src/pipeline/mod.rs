@@ -7,6 +7,7 @@
 //! the alarm snapshot for restarts, and the gateway's own equipment alarms (the store
 //! failing, a linkage output that cannot be written) in the state.
 
+pub mod content;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -101,6 +102,8 @@ struct Pipeline {
     /// The gateway's store_failed alarm is raised.
     store_failed: bool,
     clock_ok: bool,
+    /// Readings repaired to pass the content rules (logged now and then).
+    repaired: u64,
 }
 
 /// Starts the pipeline on `readings`. It ends when that channel closes (polling stopped)
@@ -132,6 +135,7 @@ pub fn spawn(
         metrics: parts.metrics,
         store_failed: false,
         clock_ok: true,
+        repaired: 0,
     };
     let join = tokio::spawn(async move {
         pipeline.run(readings, commands, sync_interval).await;
@@ -255,6 +259,14 @@ impl Pipeline {
                 ));
             }
         }
+        for r in &mut batch.readings {
+            if let Some(problem) = content::repair_reading(r) {
+                self.repaired += 1;
+                if self.repaired.is_power_of_two() {
+                    tracing::warn!(device = %r.device, point = %r.point, repaired = self.repaired, "a reading broke the content rules and was repaired before sending: {problem}");
+                }
+            }
+        }
         self.evaluate(&batch).await;
         self.pending.append(&mut batch.readings);
     }
@@ -285,6 +297,9 @@ impl Pipeline {
     async fn record_alarm(&mut self, mut event: AlarmEvent) {
         let seq = self.seqs.take(TopicKind::Alarm);
         event.envelope = self.origin.envelope(seq);
+        if let Some(problem) = content::repair_event(&mut event) {
+            tracing::warn!("alarm event repaired before sending: {problem}");
+        }
         let what = match (&event.device, &event.point, &event.hazard_source) {
             (Some(d), Some(p), _) => format!("{d}.{p}"),
             (_, _, Some(h)) => format!("hazard source {h}"),
