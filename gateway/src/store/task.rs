@@ -464,20 +464,21 @@ impl StoreTask {
         }
     }
 
-    /// Moves held records to disk, oldest first; stops at the first refusal. Once memory
-    /// is empty and the disk took everything, the failure is over.
+    /// Moves held records to disk, oldest first, once the disk works again: first a sync
+    /// must succeed (it also writes what a failed sync left in a segment's buffer), then
+    /// alarm records go (each synced), then telemetry (synced together). A telemetry
+    /// append alone proves nothing (it is only buffered), hence the sync first. Once
+    /// memory is empty and the disk took everything, the failure is over.
     fn retry_held(&mut self) {
         let Some(store) = &mut self.store else { return };
+        if blocking(|| store.sync()).is_err() {
+            return;
+        }
         for lane in Lane::ALL {
             let held = &mut self.held[index(lane)];
             while let Some(r) = held.front() {
-                match blocking(|| {
-                    store.append(lane, r.topic, r.seq, r.min_ts, r.max_ts, &r.payload)
-                }) {
-                    Ok(_) => {
-                        held.pop_front();
-                    }
-                    Err(StoreError::TooLarge { .. }) => {
+                match blocking(|| store.append(lane, r.topic, r.seq, r.min_ts, r.max_ts, &r.payload)) {
+                    Ok(_) | Err(StoreError::TooLarge { .. }) => {
                         held.pop_front();
                     }
                     Err(_) => return,
