@@ -78,7 +78,7 @@ poll = "200ms"
         tcp = free_port(),
         piezometers = (1..=3)
             .map(|i| format!(
-                "[[device]]\nid = \"PZ-{i}\"\nbus = \"tcp-1\"\nunit = {}\nprofile = \"piezometer\"\nhazard_source = \"TD-01\"\npoll = \"200ms\"\n[device.points.BURIED_DEPTH.alarm]\nlimits = [{{ below = 5.0, level = \"yellow\" }}, {{ below = 2.0, level = \"red\" }}]\ndeadband = 0.1\n",
+                "[[device]]\nid = \"PZ-{i}\"\nbus = \"tcp-1\"\nunit = {}\nprofile = \"piezometer\"\nhazard_source = \"TD-01\"\npoll = \"200ms\"\n[device.points.BURIED_DEPTH.alarm]\nlimits = [{{ below = 5.0, level = \"yellow\" }}, {{ below = 2.0, level = \"red\" }}]\ndeadband = 0.1\ncomm_loss = {{ after = \"1s\", level = \"yellow\" }}\n",
                 10 + i
             ))
             .collect::<String>()
@@ -304,6 +304,49 @@ fn three_yellow_points_make_a_tailings_item_orange() {
         );
     }
     assert!(gw.stop(Duration::from_secs(10)));
+}
+
+/// A 4G DTU outage silences every piezometer of the dam: three comm-loss alarms reach
+/// people, but an equipment fault never colours the dam (three yellow comm-loss points
+/// made it orange before).
+#[test]
+fn a_dtu_outage_raises_comm_loss_but_leaves_the_dams_colour() {
+    let r = rig();
+    let _gw = Gateway::start(&r.site, &r.w.path().join("gw.log")).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    for i in 1..=3 {
+        r.sim
+            .ctl(json!({"device": format!("PZ-{i}"), "fault": {"kind": "silent"}}))
+            .unwrap();
+    }
+    let m = r
+        .sub
+        .wait_for(Duration::from_secs(20), "three comm-loss alarms", |m| {
+            let e = alarms(m, &r.schemas);
+            (1..=3).all(|i| has(&e, &format!("PZ-{i}"), "BURIED_DEPTH", "comm_loss", "raise"))
+        })
+        .unwrap();
+    // Give a roll-up every chance to follow: none may.
+    std::thread::sleep(Duration::from_secs(2));
+    let events = alarms(&r.sub.snapshot(), &r.schemas);
+    assert!(
+        !events.iter().any(|e| e["condition"] == "rollup"),
+        "an equipment fault coloured the dam or the site: {events:#?}"
+    );
+    let state = m
+        .iter()
+        .rev()
+        .find(|m| m.topic.ends_with("/state"))
+        .unwrap()
+        .json();
+    assert_eq!(state["level"], Value::Null, "{state}");
+    let comm: Vec<_> = state["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["condition"] == "comm_loss")
+        .collect();
+    assert_eq!(comm.len(), 3, "the alarms themselves are in the state: {state}");
 }
 
 #[test]

@@ -152,6 +152,9 @@ pub struct Point {
     /// Whether the point becomes a reading (helper registers usually do not).
     pub publish: bool,
     pub simulate: Simulate,
+    /// The monitored item (同类监测项目) the point belongs to, e.g. `phreatic_line`: the
+    /// GB 39496 roll-up counts points within one item, never across items.
+    pub item: Option<String>,
     pub alarm: Option<crate::alarm::AlarmSpec>,
 }
 

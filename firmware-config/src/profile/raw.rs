@@ -75,6 +75,9 @@ pub struct RawPoint {
     pub current_loop: Option<Spanned<[f64; 2]>>,
     pub publish: Option<bool>,
     pub simulate: Option<RawSimulate>,
+    /// The monitored item the point belongs to (同类监测项目, e.g. "phreatic_line"):
+    /// points of one item are counted together by the GB 39496 roll-up.
+    pub item: Option<Spanned<String>>,
     /// Alarm settings; a site's override replaces the profile's as a whole.
     pub alarm: Option<Spanned<super::alarm::RawAlarm>>,
 }
@@ -116,6 +119,7 @@ impl RawPoint {
             range: pick!(range),
             current_loop: pick!(current_loop),
             publish: pick!(plain publish),
+            item: pick!(item),
             alarm: pick!(alarm),
             simulate: match (&over.simulate, &self.simulate) {
                 (Some(o), Some(b)) => Some(RawSimulate {

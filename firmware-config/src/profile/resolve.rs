@@ -219,6 +219,16 @@ fn resolve_one(
         .alarm
         .as_ref()
         .and_then(|a| super::alarm::resolve_alarm(a, diag, label));
+    let item = raw.item.as_ref().map(|i| {
+        if !valid_id(i.get_ref()) {
+            diag.error(
+                Some(i.span()),
+                format!("{label}.item"),
+                format!("\"{}\" is not a monitored-item name; {ID_RULE} (e.g. \"phreatic_line\")", i.get_ref()),
+            );
+        }
+        i.get_ref().clone()
+    });
     if diag.errors.len() > errors_before {
         return None;
     }
@@ -240,6 +250,7 @@ fn resolve_one(
         loop_span,
         publish: true,
         simulate,
+        item,
         alarm,
     })
 }

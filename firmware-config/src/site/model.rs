@@ -86,6 +86,35 @@ pub struct HazardSource {
     /// Major-hazard grade 1 (most severe) ..= 4.
     pub grade: u8,
     pub rollup: Rollup,
+    /// With `rollup = "gb39496"`: how items combine into the hazard source's level.
+    pub cross_item: CountRule,
+}
+
+/// A counting rule: so many at (or above) a level make the next level up. GB 39496-2020
+/// §5.5.4 within one monitored item: 4 blue make yellow, 3 yellow make orange, 2 orange
+/// make red. Across items the standard gives "4 blue items count as one yellow item"; the
+/// rest of its cross-item text is not confirmed, so the same ladder is the default and a
+/// site may set its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountRule {
+    pub blue: u32,
+    pub yellow: u32,
+    pub orange: u32,
+}
+
+impl CountRule {
+    pub const GB39496: CountRule = CountRule {
+        blue: 4,
+        yellow: 3,
+        orange: 2,
+    };
+}
+
+impl Default for CountRule {
+    fn default() -> Self {
+        Self::GB39496
+    }
 }
 
 /// How a hazard source's level follows from its points' levels.
@@ -95,8 +124,10 @@ pub enum Rollup {
     /// The highest level of any of its points.
     #[default]
     Highest,
-    /// GB 39496-2020 §5.5.4 for tailings dams: 4 blue points make the item yellow, 3 yellow
-    /// make it orange, 2 orange make it red (counting points at that level or above).
+    /// GB 39496-2020 §5.5.4 for tailings dams: within each monitored item, 4 blue points
+    /// make the item yellow, 3 yellow make it orange, 2 orange make it red (counting points
+    /// at that level or above); the items then combine by `cross_item`. Points of different
+    /// items are never pooled into one count.
     Gb39496,
 }
 

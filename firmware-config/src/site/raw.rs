@@ -75,6 +75,7 @@ pub struct RawHazardSource {
     pub grade: Spanned<i64>,
     #[serde(default)]
     pub rollup: super::model::Rollup,
+    pub cross_item: Option<Spanned<super::model::CountRule>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -80,11 +80,33 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
                 format!("{grade} is not a major-hazard grade; use 1 (most severe) ..= 4"),
             );
         }
+        let cross_item = match &hs.cross_item {
+            Some(c) => {
+                let r = *c.get_ref();
+                if [r.blue, r.yellow, r.orange].iter().any(|&n| n < 1) {
+                    diag.error(
+                        Some(c.span()),
+                        format!("hazard_source \"{}\".cross_item", hs.id.get_ref()),
+                        "each count must be at least 1; GB 39496 counts { blue = 4, yellow = 3, orange = 2 }",
+                    );
+                }
+                if hs.rollup != Rollup::Gb39496 {
+                    diag.error(
+                        Some(c.span()),
+                        format!("hazard_source \"{}\".cross_item", hs.id.get_ref()),
+                        "only means something with rollup = \"gb39496\"",
+                    );
+                }
+                r
+            }
+            None => CountRule::GB39496,
+        };
         hazard_sources.push(HazardSource {
             id,
             name: hs.name.clone(),
             grade: grade.clamp(1, 4) as u8,
             rollup: hs.rollup,
+            cross_item,
         });
     }
 

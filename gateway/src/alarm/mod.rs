@@ -11,7 +11,7 @@ pub mod snapshot;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use firmware_config::site::{HazardSource, Rollup};
+use firmware_config::site::HazardSource;
 use firmware_config::SiteConfig;
 use hazgate_wire::{
     ActiveAlarm, AlarmEvent, Condition, Envelope, EventKind, Level, Reading, SourceLevel, State,
@@ -36,6 +36,8 @@ struct Tracked {
     device: Arc<str>,
     point: Arc<str>,
     unit: Option<Arc<str>>,
+    /// The monitored item the GB 39496 roll-up counts the point in.
+    item: Option<Arc<str>>,
     source: Option<usize>,
     source_id: Option<Arc<str>>,
 }
@@ -87,6 +89,7 @@ impl AlarmEngine {
                     device,
                     point,
                     unit: p.unit.as_deref().map(Into::into),
+                    item: p.item.as_deref().map(Into::into),
                     source: d.hazard_source,
                     source_id,
                 });
@@ -143,15 +146,21 @@ impl AlarmEngine {
         events
     }
 
+    /// Only process conditions (limits, rate) set colours: a silent or faulty sensor is an
+    /// alarm of its own and never turns a hazard source or the site a colour.
     fn roll_up(&mut self, ts: i64, events: &mut Vec<Event>) {
         for s in 0..self.sources.len() {
-            let rule = self.sources[s].rollup;
-            let level = rollup::roll_up(
-                rule,
+            let source = &self.sources[s];
+            let level = rollup::roll_up_source(
+                source.rollup,
+                source.cross_item,
                 self.points
                     .iter()
                     .filter(|p| p.source == Some(s))
-                    .map(|p| p.alarm.level()),
+                    .map(|p| rollup::PointLevel {
+                        item: p.item.as_deref(),
+                        level: process(&p.alarm),
+                    }),
             );
             if let Some(k) = kind(self.source_levels[s], level) {
                 let (previous, id) = (self.source_levels[s], self.source_ids[s].clone());
@@ -163,11 +172,8 @@ impl AlarmEngine {
             .points
             .iter()
             .filter(|p| p.source.is_none())
-            .map(|p| p.alarm.level());
-        let site = rollup::roll_up(
-            Rollup::Highest,
-            self.source_levels.iter().copied().chain(loose),
-        );
+            .map(|p| process(&p.alarm));
+        let site = rollup::highest(self.source_levels.iter().copied().chain(loose));
         if let Some(k) = kind(self.site_level, site) {
             events.push(rollup_event(k, None, self.site_level, site, ts));
         }
@@ -191,14 +197,10 @@ impl AlarmEngine {
 
     fn process_level(&self, i: usize) -> ProcessLevel {
         let p = &self.points[i];
-        let level = p
-            .alarm
-            .condition(Condition::Limit)
-            .max(p.alarm.condition(Condition::Rate));
         ProcessLevel {
             device: p.device.clone(),
             point: p.point.clone(),
-            level,
+            level: process(&p.alarm),
         }
     }
 
@@ -258,6 +260,14 @@ impl AlarmEngine {
             site: self.site_level,
         }
     }
+}
+
+/// A point's process level: its limits and rate, the conditions that set colours and
+/// drive linkage.
+fn process(alarm: &PointAlarm) -> Option<Level> {
+    alarm
+        .condition(Condition::Limit)
+        .max(alarm.condition(Condition::Rate))
 }
 
 /// Placeholder envelope; the store task replaces it when it assigns the seq.
