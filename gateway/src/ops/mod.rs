@@ -4,4 +4,4 @@
 mod http;
 
 pub use hazgate_common::{init_logging, LogFormat};
-pub use http::{serve_metrics, HealthRules};
+pub use http::{health, router, serve_metrics, HealthRules, LIMITS};
