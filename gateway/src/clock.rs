@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// When this binary was built (ms UTC): no reading of it can be older.
 pub const BUILD_MS: i64 = parse_ms(env!("HAZGATE_BUILD_MS"));
@@ -41,12 +41,9 @@ fn anchor() -> &'static Anchor {
     })
 }
 
-/// The wall clock, ms UTC: for stamping only.
+/// The wall clock, ms UTC: for stamping only (the same clock as hazingest's).
 pub fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    hazgate_common::now_ms()
 }
 
 /// Monotonic ms, on the wall clock's scale as it was when the process started: it never

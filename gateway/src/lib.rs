@@ -4,7 +4,11 @@
 //! The data path is mirrored by the modules: `poll` (plans, Modbus client, cycles) ->
 //! `decode` (registers to readings) -> `pipeline` (readings -> `alarm` -> `store`) ->
 //! `uplink` (MQTT). `clock` keeps durations on monotonic time; `envelope` gives messages
-//! their origin and seqs.
+//! their origin and seqs; `metrics` and `ops` report on it all.
+//!
+//! What the central `hazingest` needs too (broker connect options, secrets, TLS, backoff,
+//! logging, the wall clock, Prometheus text, the bounded HTTP server) is in
+//! `hazgate-common`, so that hazingest does not depend on this crate.
 
 pub mod alarm;
 pub mod clock;

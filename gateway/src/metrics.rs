@@ -1,10 +1,10 @@
 //! Counters and gauges of the daemon, shared by its tasks and rendered for Prometheus.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use hazgate_common::prometheus::{Kind, PromText};
 use hazgate_wire::Reason;
 
 /// Request latency buckets, seconds.
@@ -81,151 +81,165 @@ impl Metrics {
 
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
-        let mut s = String::new();
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = writeln!(s, "# HELP hazgate_{name} {help}\n# TYPE hazgate_{name} {kind}\nhazgate_{name} {value}");
-        };
-        metric(
-            "polls_total",
-            "counter",
-            "Device poll cycles run.",
-            get(&self.polls),
-        );
-        metric(
-            "readings_total",
-            "counter",
-            "Readings acquired.",
-            get(&self.readings),
-        );
-        metric(
+        let mut t = PromText::new("hazgate_");
+        t.counter("polls_total", "Device poll cycles run.", get(&self.polls));
+        t.counter("readings_total", "Readings acquired.", get(&self.readings));
+        t.counter(
             "poll_overruns_total",
-            "counter",
             "Poll cycles skipped because the previous one overran.",
             get(&self.overruns),
         );
-        metric(
+        t.counter(
             "poll_backoffs_total",
-            "counter",
             "Cycles not polled while an unreachable device is backed off.",
             get(&self.backoffs),
         );
-        metric(
+        t.counter(
             "mqtt_published_total",
-            "counter",
             "Messages handed to the broker.",
             get(&self.published),
         );
-        metric(
+        t.counter(
             "mqtt_acked_total",
-            "counter",
             "Messages acknowledged by the broker (PUBACK).",
             get(&self.acked),
         );
-        metric(
+        t.gauge(
             "mqtt_inflight",
-            "gauge",
             "Messages sent and not yet acknowledged.",
             get(&self.inflight),
         );
-        metric(
+        t.counter(
             "mqtt_reconnects_total",
-            "counter",
             "Connections to the broker after the first.",
             get(&self.reconnects),
         );
-        metric(
+        t.gauge(
             "mqtt_connected",
-            "gauge",
             "1 while connected to the broker.",
             get(&self.connected),
         );
-        metric(
+        t.gauge(
             "mqtt_rtt_milliseconds",
-            "gauge",
             "Latest publish-to-PUBACK time.",
             get(&self.broker_rtt_ms),
         );
-        metric(
+        t.gauge(
             "store_depth_telemetry",
-            "gauge",
             "Telemetry messages not yet acknowledged.",
             get(&self.store_depth_telemetry),
         );
-        metric(
+        t.gauge(
             "store_depth_alarm",
-            "gauge",
             "Alarm-lane messages not yet acknowledged.",
             get(&self.store_depth_alarm),
         );
-        metric(
+        t.gauge(
             "store_bytes",
-            "gauge",
             "Bytes the store holds on disk.",
             get(&self.store_bytes),
         );
-        metric(
+        t.gauge(
             "store_oldest_unsent_age_milliseconds",
-            "gauge",
             "Age of the oldest unacknowledged data.",
             get(&self.store_oldest_unsent_age_ms),
         );
-        metric(
+        t.counter(
             "store_evicted_total",
-            "counter",
             "Telemetry messages dropped because the store was full.",
             get(&self.store_evicted),
         );
-        metric(
+        t.counter(
             "store_errors_total",
-            "counter",
             "Store operations that failed (disk full, I/O errors).",
             get(&self.store_errors),
         );
-        metric(
+        t.gauge(
             "store_failed",
-            "gauge",
             "1 while the store cannot write and records are held in memory.",
             get(&self.store_failed),
         );
-        metric(
+        t.gauge(
             "held_records",
-            "gauge",
             "Records held in memory because the disk refused them.",
             get(&self.held_records),
         );
-        metric(
+        t.counter(
             "too_large_total",
-            "counter",
             "Records too large to store or publish, skipped.",
             get(&self.too_large),
         );
-        metric(
+        t.counter(
             "alarms_dropped_total",
-            "counter",
             "Alarm-lane records dropped because memory for held records ran out.",
             get(&self.alarms_dropped),
         );
-        let _ = writeln!(s, "# HELP hazgate_poll_errors_total Failed reads by reason.\n# TYPE hazgate_poll_errors_total counter");
-        for (reason, n) in self.errors.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = writeln!(s, "hazgate_poll_errors_total{{reason=\"{reason}\"}} {n}");
-        }
-        let _ = writeln!(s, "# HELP hazgate_request_seconds Modbus request latency.\n# TYPE hazgate_request_seconds histogram");
-        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "hazgate_request_seconds_bucket{{le=\"{bound}\"}} {}",
-                get(&self.latency_buckets[i])
-            );
-        }
-        let count = get(&self.latency_count);
-        let _ = writeln!(s, "hazgate_request_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            s,
-            "hazgate_request_seconds_sum {}",
-            get(&self.latency_sum_us) as f64 / 1e6
+        let errors = self
+            .errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        t.labelled(
+            "poll_errors_total",
+            "Failed reads by reason.",
+            Kind::Counter,
+            "reason",
+            errors,
         );
-        let _ = writeln!(s, "hazgate_request_seconds_count {count}");
-        s
+        t.histogram(
+            "request_seconds",
+            "Modbus request latency.",
+            LATENCY_BUCKETS
+                .iter()
+                .zip(&self.latency_buckets)
+                .map(|(bound, n)| (*bound, get(n))),
+            get(&self.latency_count),
+            get(&self.latency_sum_us) as f64 / 1e6,
+        );
+        t.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dashboards, bench/ and tests/e2e read these lines: their text must not drift.
+    #[test]
+    fn errors_by_reason_and_latency_read_as_before() {
+        let m = Metrics::default();
+        m.polls.store(7, Ordering::Relaxed);
+        m.poll_error(Reason::Timeout);
+        m.poll_error(Reason::Timeout);
+        m.poll_error(Reason::Crc);
+        for s in [0.003, 0.07, 3.0] {
+            m.request_latency(s);
+        }
+        let page = m.render();
+        assert!(page.starts_with(
+            "# HELP hazgate_polls_total Device poll cycles run.\n\
+             # TYPE hazgate_polls_total counter\nhazgate_polls_total 7\n"
+        ));
+        assert!(page.ends_with(
+            "hazgate_alarms_dropped_total 0\n\
+             # HELP hazgate_poll_errors_total Failed reads by reason.\n\
+             # TYPE hazgate_poll_errors_total counter\n\
+             hazgate_poll_errors_total{reason=\"crc\"} 1\n\
+             hazgate_poll_errors_total{reason=\"timeout\"} 2\n\
+             # HELP hazgate_request_seconds Modbus request latency.\n\
+             # TYPE hazgate_request_seconds histogram\n\
+             hazgate_request_seconds_bucket{le=\"0.005\"} 1\n\
+             hazgate_request_seconds_bucket{le=\"0.01\"} 1\n\
+             hazgate_request_seconds_bucket{le=\"0.025\"} 1\n\
+             hazgate_request_seconds_bucket{le=\"0.05\"} 1\n\
+             hazgate_request_seconds_bucket{le=\"0.1\"} 2\n\
+             hazgate_request_seconds_bucket{le=\"0.25\"} 2\n\
+             hazgate_request_seconds_bucket{le=\"0.5\"} 2\n\
+             hazgate_request_seconds_bucket{le=\"1\"} 2\n\
+             hazgate_request_seconds_bucket{le=\"+Inf\"} 3\n\
+             hazgate_request_seconds_sum 3.073\n\
+             hazgate_request_seconds_count 3\n"
+        ));
     }
 }

@@ -15,5 +15,5 @@ pub mod subscribe;
 pub mod view;
 pub mod write;
 
-/// Now, ms since the Unix epoch (UTC): the gateway's clock function.
-pub use hazgate::poll::cycle::now_ms;
+/// Now, ms since the Unix epoch (UTC), from the wall clock.
+pub use hazgate_common::now_ms;

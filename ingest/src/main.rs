@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use hazgate::ops::{init_logging, LogFormat};
+use hazgate_common::{init_logging, LogFormat};
 
 #[derive(Parser)]
 #[command(

@@ -346,7 +346,11 @@ fn a_dtu_outage_raises_comm_loss_but_leaves_the_dams_colour() {
         .iter()
         .filter(|a| a["condition"] == "comm_loss")
         .collect();
-    assert_eq!(comm.len(), 3, "the alarms themselves are in the state: {state}");
+    assert_eq!(
+        comm.len(),
+        3,
+        "the alarms themselves are in the state: {state}"
+    );
 }
 
 #[test]

@@ -224,7 +224,10 @@ fn resolve_one(
             diag.error(
                 Some(i.span()),
                 format!("{label}.item"),
-                format!("\"{}\" is not a monitored-item name; {ID_RULE} (e.g. \"phreatic_line\")", i.get_ref()),
+                format!(
+                    "\"{}\" is not a monitored-item name; {ID_RULE} (e.g. \"phreatic_line\")",
+                    i.get_ref()
+                ),
             );
         }
         i.get_ref().clone()

@@ -80,7 +80,9 @@ mod tests {
         roll_up_source(
             Rollup::Gb39496,
             CountRule::GB39496,
-            points.iter().map(|&(item, level)| PointLevel { item, level }),
+            points
+                .iter()
+                .map(|&(item, level)| PointLevel { item, level }),
         )
     }
 
@@ -93,9 +95,18 @@ mod tests {
     #[test]
     fn highest_takes_the_worst_point() {
         let points = [
-            PointLevel { item: PZ, level: None },
-            PointLevel { item: BEACH, level: Some(Yellow) },
-            PointLevel { item: PZ, level: Some(Blue) },
+            PointLevel {
+                item: PZ,
+                level: None,
+            },
+            PointLevel {
+                item: BEACH,
+                level: Some(Yellow),
+            },
+            PointLevel {
+                item: PZ,
+                level: Some(Blue),
+            },
         ];
         assert_eq!(
             roll_up_source(Rollup::Highest, CountRule::GB39496, points.into_iter()),
@@ -110,7 +121,10 @@ mod tests {
             (&[None, None], None),
             (&[Some(Blue); 3], Some(Blue)),
             (&[Some(Blue); 4], Some(Yellow)),
-            (&[Some(Yellow), Some(Blue), Some(Blue), Some(Blue)], Some(Yellow)),
+            (
+                &[Some(Yellow), Some(Blue), Some(Blue), Some(Blue)],
+                Some(Yellow),
+            ),
             (&[Some(Yellow); 2], Some(Yellow)),
             (&[Some(Yellow); 3], Some(Orange)),
             (&[Some(Orange), Some(Yellow), Some(Yellow)], Some(Orange)),
@@ -130,7 +144,12 @@ mod tests {
     fn items_are_counted_apart() {
         // Three blue piezometers and one blue dry-beach point: blue, not yellow.
         assert_eq!(
-            gb(&[(PZ, Some(Blue)), (PZ, Some(Blue)), (PZ, Some(Blue)), (BEACH, Some(Blue))]),
+            gb(&[
+                (PZ, Some(Blue)),
+                (PZ, Some(Blue)),
+                (PZ, Some(Blue)),
+                (BEACH, Some(Blue))
+            ]),
             Some(Blue)
         );
         // Two yellow piezometers and one yellow pond level: yellow, not orange.
@@ -141,7 +160,10 @@ mod tests {
         // One orange in each of two items: two orange items make red across items.
         assert_eq!(gb(&[(PZ, Some(Orange)), (DISP, Some(Orange))]), Some(Red));
         // Points without an item are items of their own.
-        assert_eq!(gb(&[(None, Some(Blue)), (None, Some(Blue)), (None, Some(Blue))]), Some(Blue));
+        assert_eq!(
+            gb(&[(None, Some(Blue)), (None, Some(Blue)), (None, Some(Blue))]),
+            Some(Blue)
+        );
     }
 
     /// Across items: 4 blue items count as one yellow item (confirmed); 3 yellow items make
@@ -153,7 +175,12 @@ mod tests {
             Some(Blue)
         );
         assert_eq!(
-            gb(&[(PZ, Some(Blue)), (BEACH, Some(Blue)), (POND, Some(Blue)), (RAIN, Some(Blue))]),
+            gb(&[
+                (PZ, Some(Blue)),
+                (BEACH, Some(Blue)),
+                (POND, Some(Blue)),
+                (RAIN, Some(Blue))
+            ]),
             Some(Yellow)
         );
         // Four blue piezometers make the item yellow; with two more yellow items: orange.
@@ -161,10 +188,20 @@ mod tests {
         points.extend([(BEACH, Some(Yellow)), (POND, Some(Yellow))]);
         assert_eq!(gb(&points), Some(Orange));
         // A site's own cross-item rule.
-        let strict = CountRule { blue: 2, yellow: 2, orange: 2 };
+        let strict = CountRule {
+            blue: 2,
+            yellow: 2,
+            orange: 2,
+        };
         let two_blue_items = [
-            PointLevel { item: PZ, level: Some(Blue) },
-            PointLevel { item: BEACH, level: Some(Blue) },
+            PointLevel {
+                item: PZ,
+                level: Some(Blue),
+            },
+            PointLevel {
+                item: BEACH,
+                level: Some(Blue),
+            },
         ];
         assert_eq!(
             roll_up_source(Rollup::Gb39496, strict, two_blue_items.into_iter()),

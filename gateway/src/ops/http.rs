@@ -1,92 +1,87 @@
-//! A minimal HTTP/1.1 responder for `/metrics` (Prometheus) and `/health`, meant for a
-//! loopback address: no framework, nothing but GET, one answer per connection. At most
-//! [`MAX_CONNECTIONS`] at once, each given [`IDLE`] to send its request: a flood of
-//! connections is turned away at the door and can never take the file descriptors the
-//! store and the uplink need.
+//! `/metrics` (Prometheus) and `/health` on the metrics address, meant for loopback, served
+//! by hazgate-common's bounded server like hazingest's endpoints: at most 32 connections at
+//! once (more wait in the kernel's accept queue), each closed after 5 s without a byte
+//! moving or without a complete request head. A flood of connections can never take the
+//! file descriptors the store and the uplink need.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tracing::{info, warn};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use hazgate_common::{prometheus, HttpLimits};
+use tokio::net::{TcpListener, TcpSocket};
+use tracing::info;
 
 use crate::metrics::Metrics;
 
-/// Largest request head read; anything longer is refused.
-const MAX_REQUEST: usize = 8192;
-/// Connections served at once; more are closed as soon as they are accepted.
-pub const MAX_CONNECTIONS: usize = 32;
-/// How long a connection may take to send its request, and to take the answer.
-const IDLE: Duration = Duration::from_secs(5);
+/// The bounds of the metrics server.
+pub const LIMITS: HttpLimits = HttpLimits {
+    max_connections: 32,
+    idle_timeout: Duration::from_secs(5),
+    header_timeout: Duration::from_secs(5),
+};
 
+/// Binds `addr`, then serves `/metrics` and `/health` until the task is dropped.
 pub async fn serve_metrics(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
     rules: HealthRules,
 ) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
+    let listener = bind(addr)?;
     info!(%addr, "metrics at http://{addr}/metrics, health at /health");
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let (mut stream, _) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                // Out of file descriptors, most likely: wait rather than spin.
-                warn!("metrics endpoint: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            drop(stream);
-            continue;
-        };
-        let metrics = metrics.clone();
-        let rules = rules.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let mut buf = vec![0u8; MAX_REQUEST];
-            let mut len = 0;
-            let read = tokio::time::timeout(IDLE, async {
-                while len < buf.len() {
-                    let n = stream.read(&mut buf[len..]).await?;
-                    if n == 0 {
-                        break;
-                    }
-                    len += n;
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                std::io::Result::Ok(())
-            })
-            .await;
-            if !matches!(read, Ok(Ok(()))) {
-                return;
-            }
-            let head = String::from_utf8_lossy(&buf[..len]);
-            let target = head.split_whitespace().nth(1).unwrap_or("");
-            let (status, kind, body) = match (head.starts_with("GET "), target) {
-                (true, "/metrics") => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
-                (true, "/health") => health(&metrics, &rules),
-                (true, _) => (
-                    "404 Not Found",
-                    "text/plain",
-                    "try /metrics or /health\n".to_string(),
-                ),
-                (false, _) => (
-                    "405 Method Not Allowed",
-                    "text/plain",
-                    "GET only\n".to_string(),
-                ),
-            };
-            let response = format!("HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
-            let _ = tokio::time::timeout(IDLE, stream.write_all(response.as_bytes())).await;
-        });
-    }
+    hazgate_common::serve(listener, router(metrics, rules), LIMITS).await;
+    Ok(())
+}
+
+/// Listens with a backlog of 1024 rather than tokio's 128: a flood of connections past the
+/// cap then waits in the kernel's accept queue (no descriptor of ours), instead of having
+/// its SYNs dropped and every connect() retrying for minutes; once it closes, the queue
+/// drains at once.
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// GET `/metrics` and `/health`; 404 for any other path.
+pub fn router(metrics: Arc<Metrics>, rules: HealthRules) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/health", get(health_json))
+        .fallback(not_found)
+        .with_state(Arc::new((metrics, rules)))
+}
+
+type Shared = Arc<(Arc<Metrics>, HealthRules)>;
+
+async fn metrics_text(State(s): State<Shared>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],
+        s.0.render(),
+    )
+}
+
+async fn health_json(State(s): State<Shared>) -> impl IntoResponse {
+    let (status, body) = health(&s.0, &s.1);
+    (status, [(header::CONTENT_TYPE, "application/json")], body)
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain")],
+        "try /metrics or /health\n",
+    )
 }
 
 /// When `/health` says the gateway is not well.
@@ -124,7 +119,7 @@ impl HealthRules {
 
 /// 200 while all is well, 503 with the reasons when the broker has been unreachable past
 /// its grace, the store cannot write, or polling or the pipeline has stalled.
-pub fn health(m: &Metrics, rules: &HealthRules) -> (&'static str, &'static str, String) {
+pub fn health(m: &Metrics, rules: &HealthRules) -> (StatusCode, String) {
     let now = crate::clock::mono_ms();
     let age = |at: i64| Duration::from_millis((now - at).max(0) as u64);
     let mut problems = Vec::new();
@@ -160,9 +155,9 @@ pub fn health(m: &Metrics, rules: &HealthRules) -> (&'static str, &'static str, 
         m.store_oldest_unsent_age_ms.load(Ordering::Relaxed)
     );
     let status = if problems.is_empty() {
-        "200 OK"
+        StatusCode::OK
     } else {
-        "503 Service Unavailable"
+        StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, "application/json", body)
+    (status, body)
 }

@@ -1,7 +1,7 @@
-//! Operations: the local `/metrics` and `/health` endpoints, and log set-up.
+//! Operations: the local `/metrics` and `/health` endpoints, and log set-up (shared with
+//! hazingest, from hazgate-common).
 
 mod http;
-mod logging;
 
-pub use http::{serve_metrics, HealthRules};
-pub use logging::{init_logging, LogFormat};
+pub use hazgate_common::{init_logging, LogFormat};
+pub use http::{health, router, serve_metrics, HealthRules, LIMITS};

@@ -477,7 +477,9 @@ impl StoreTask {
         for lane in Lane::ALL {
             let held = &mut self.held[index(lane)];
             while let Some(r) = held.front() {
-                match blocking(|| store.append(lane, r.topic, r.seq, r.min_ts, r.max_ts, &r.payload)) {
+                match blocking(|| {
+                    store.append(lane, r.topic, r.seq, r.min_ts, r.max_ts, &r.payload)
+                }) {
                     Ok(_) | Err(StoreError::TooLarge { .. }) => {
                         held.pop_front();
                     }

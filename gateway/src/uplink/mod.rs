@@ -1,22 +1,20 @@
 //! The MQTT uplink: QoS 1 publishing from the store, PUBACKs advancing it, reconnects with
 //! backoff and jitter, TLS, and the retained status (birth, health, last will).
 
-mod backoff;
 mod session;
 mod settings;
-mod tls;
 
-pub use backoff::Backoff;
+// The connection pieces the central ingest shares (connect options, secrets, TLS,
+// backoff) live in hazgate-common.
+use hazgate_common::ConnectError;
 pub use session::run;
-pub use settings::{connect_options, read_secret, StatusInfo, UplinkSettings, MAX_PACKET};
-pub use tls::client_config;
+pub use settings::{StatusInfo, UplinkSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {
-    #[error("TLS: {0}")]
-    Tls(String),
-    #[error("credentials: {0}")]
-    Secret(String),
+    /// TLS files or credentials the config points at (says which).
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
     #[error("broker: {0}")]
     Broker(String),
     #[error("store: {0}")]

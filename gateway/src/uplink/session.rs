@@ -15,9 +15,8 @@ use tracing::{info, warn};
 
 use hazgate_wire::{Health, Presence, StoreHealth, TopicKind};
 
-use super::settings::MAX_PACKET;
+use hazgate_common::{Backoff, MAX_PACKET};
 
-use super::backoff::Backoff;
 use super::settings::UplinkSettings;
 use super::UplinkError;
 use crate::metrics::Metrics;

@@ -1,24 +1,22 @@
-//! Connection options from the site's `[uplink]`, secrets read at connect time and never
-//! logged.
+//! Connection options from the site's `[uplink]` (the common part from
+//! `hazgate_common::connect_options`, secrets read at connect time and never logged), the
+//! will and the status messages.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
+use rumqttc::{LastWill, MqttOptions, QoS};
 
-use firmware_config::site::{Secret, Uplink};
+use firmware_config::site::Uplink;
+use hazgate_common::connect_options;
 use hazgate_wire::{topic, Message, Presence, Status, TopicKind};
 
-use super::tls::client_config;
 use super::UplinkError;
 use crate::clock::ClockWatch;
 use crate::envelope::{Origin, Seqs};
 use crate::pipeline::StateMessage;
-
-/// Largest message either way; telemetry batches are about 60 KB.
-pub const MAX_PACKET: usize = 1 << 20;
 
 /// What the gateway says about itself in its status messages.
 #[derive(Debug, Clone)]
@@ -87,45 +85,5 @@ impl UplinkSettings {
             true,
         ));
         Ok(o)
-    }
-}
-
-/// What every connection to the broker needs, the gateway's and the central ingest's alike:
-/// address, keep-alive, packet limits, credentials and TLS.
-pub fn connect_options(u: &Uplink) -> Result<MqttOptions, UplinkError> {
-    let mut o = MqttOptions::new(u.client_id.clone(), u.broker.host.clone(), u.broker.port);
-    o.set_keep_alive(u.keep_alive);
-    o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
-    if let Some(user) = &u.username {
-        let password = match &u.password {
-            Some(secret) => read_secret(secret, "MQTT password")?,
-            None => String::new(),
-        };
-        o.set_credentials(user.clone(), password);
-    }
-    if u.broker.tls {
-        let client = u.client_cert.as_deref().zip(u.client_key.as_deref());
-        let config = client_config(u.ca_file.as_deref(), client)?;
-        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
-    }
-    Ok(o)
-}
-
-/// Reads a secret where the config says it is; `what` names it in the error.
-pub fn read_secret(secret: &Secret, what: &str) -> Result<String, UplinkError> {
-    match secret {
-        Secret::File(path) => std::fs::read_to_string(path)
-            .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-            .map_err(|e| {
-                UplinkError::Secret(format!(
-                    "cannot read the {what} from {}: {e}",
-                    path.display()
-                ))
-            }),
-        Secret::Env(name) => std::env::var(name).map_err(|_| {
-            UplinkError::Secret(format!(
-                "the environment variable {name} with the {what} is not set"
-            ))
-        }),
     }
 }

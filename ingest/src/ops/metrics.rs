@@ -1,11 +1,11 @@
 //! What an operator watches: messages by kind, refusals by reason, lines written, store
 //! and broker state, and how much is held unacknowledged.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hazgate_common::prometheus::{Kind, PromText};
 use hazgate_wire::Message;
 use tokio::sync::Semaphore;
 
@@ -107,130 +107,109 @@ impl Metrics {
 
     /// Prometheus text format.
     pub fn render(&self) -> String {
-        let mut o = String::new();
-        let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
-            let _ = writeln!(o, "# HELP hazingest_{name} {help}\n# TYPE hazingest_{name} {kind}\nhazingest_{name} {value}");
-        };
-        gauge(
+        let mut t = PromText::new("hazingest_");
+        t.gauge(
             "mqtt_connected",
             "1 while connected to the broker.",
-            "gauge",
             self.connected.load(Relaxed),
         );
-        gauge(
+        t.gauge(
             "store_up",
             "0 while writes to the time-series store fail.",
-            "gauge",
             self.store_up.load(Relaxed),
         );
-        gauge(
+        t.counter(
             "readings_written_total",
             "Readings written to the store.",
-            "counter",
             self.readings.load(Relaxed),
         );
-        gauge(
+        t.counter(
             "alarms_written_total",
             "Alarm events written to the store.",
-            "counter",
             self.alarms.load(Relaxed),
         );
-        gauge(
+        t.counter(
             "gaps_written_total",
             "Data gaps written to the store.",
-            "counter",
             self.gaps.load(Relaxed),
         );
-        gauge(
+        t.counter(
             "write_batches_total",
             "Write requests that succeeded.",
-            "counter",
             self.batches.load(Relaxed),
         );
-        gauge(
+        t.counter(
             "write_failures_total",
             "Write requests that failed and were retried.",
-            "counter",
             self.write_failures.load(Relaxed),
         );
-        gauge(
+        t.counter(
             "lines_refused_total",
             "Lines the store refused as malformed, dropped.",
-            "counter",
             self.lines_refused.load(Relaxed),
         );
-        gauge(
+        t.gauge(
             "pending_bytes",
             "Message bytes taken from the broker, not yet written.",
-            "gauge",
             self.pending_bytes() as u64,
         );
-        gauge(
+        t.gauge(
             "last_write_ms",
             "Duration of the last successful write.",
-            "gauge",
             self.last_write_ms.load(Relaxed),
         );
-        gauge(
+        t.gauge(
             "last_ack_delay_ms",
             "From a batch's first message to its acknowledgement.",
-            "gauge",
             self.last_delay_ms.load(Relaxed),
         );
-        let _ = writeln!(o, "# HELP hazingest_messages_total Messages taken, by kind.\n# TYPE hazingest_messages_total counter");
-        for (kind, n) in Message::KINDS.iter().zip(&self.messages) {
-            let _ = writeln!(
-                o,
-                "hazingest_messages_total{{kind=\"{kind}\"}} {}",
-                n.load(Relaxed)
-            );
-        }
-        let _ = writeln!(o, "# HELP hazingest_rejected_total Messages refused, by reason.\n# TYPE hazingest_rejected_total counter");
-        for reason in RejectReason::ALL {
-            let _ = writeln!(
-                o,
-                "hazingest_rejected_total{{reason=\"{}\"}} {}",
-                reason.name(),
-                self.rejects.count(reason)
-            );
-        }
+        t.labelled(
+            "messages_total",
+            "Messages taken, by kind.",
+            Kind::Counter,
+            "kind",
+            Message::KINDS
+                .iter()
+                .zip(&self.messages)
+                .map(|(kind, n)| (kind, n.load(Relaxed))),
+        );
+        t.labelled(
+            "rejected_total",
+            "Messages refused, by reason.",
+            Kind::Counter,
+            "reason",
+            RejectReason::ALL
+                .into_iter()
+                .map(|reason| (reason.name(), self.rejects.count(reason))),
+        );
         let q = &self.quarantine;
-        let _ = writeln!(o, "# HELP hazingest_quarantined_total Records kept in the quarantine, by reason: whole refused messages, single refused readings, and records whose time cannot be trusted (clock).\n# TYPE hazingest_quarantined_total counter");
-        for why in Why::all() {
-            let _ = writeln!(
-                o,
-                "hazingest_quarantined_total{{reason=\"{}\"}} {}",
-                why.name(),
-                q.count(why)
-            );
-        }
-        let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
-            let _ = writeln!(o, "# HELP hazingest_{name} {help}\n# TYPE hazingest_{name} {kind}\nhazingest_{name} {value}");
-        };
-        gauge(
+        t.labelled(
+            "quarantined_total",
+            "Records kept in the quarantine, by reason: whole refused messages, single refused readings, and records whose time cannot be trusted (clock).",
+            Kind::Counter,
+            "reason",
+            Why::all().map(|why| (why.name(), q.count(why))),
+        );
+        t.gauge(
             "quarantine_bytes",
             "Bytes in the quarantine folder.",
-            "gauge",
             q.bytes(),
         );
-        gauge(
+        t.counter(
             "quarantine_dropped_files_total",
             "Quarantine files removed, oldest first, to stay under quarantine_max_size.",
-            "counter",
             q.dropped_files(),
         );
-        gauge(
+        t.counter(
             "quarantine_dropped_records_total",
             "Records in the quarantine files removed for size.",
-            "counter",
             q.dropped_records(),
         );
-        gauge(
+        t.counter(
             "quarantine_failures_total",
             "Writes to the quarantine that failed; their messages stay unacknowledged.",
-            "counter",
             q.failures(),
         );
-        o
+        t.finish()
     }
 }

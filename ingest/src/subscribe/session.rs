@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{error, info, warn};
 
 use firmware_config::site::Uplink;
-use hazgate::uplink::{connect_options, Backoff};
+use hazgate_common::{connect_options, Backoff, ConnectError, MAX_PACKET};
 use hazgate_wire::Message;
 
 use super::AckToken;
@@ -131,14 +131,14 @@ pub async fn run(
     }
 }
 
-fn options(ctx: &SubscribeContext) -> Result<rumqttc::MqttOptions, hazgate::uplink::UplinkError> {
+fn options(ctx: &SubscribeContext) -> Result<rumqttc::MqttOptions, ConnectError> {
     let mut o = connect_options(&ctx.mqtt)?;
     o.set_clean_session(false);
     o.set_manual_acks(true);
     // Larger messages than the intake limit still have to be read to be refused (and
     // acknowledged); a message rumqttc cannot read at all would come back forever.
     let incoming = ctx.rules.max_message_size.saturating_mul(2) + (64 << 10);
-    o.set_max_packet_size(incoming, hazgate::uplink::MAX_PACKET);
+    o.set_max_packet_size(incoming, MAX_PACKET);
     Ok(o)
 }
 

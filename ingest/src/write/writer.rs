@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use firmware_config::central::TimeSeriesStore;
-use hazgate::uplink::{read_secret, Backoff};
+use hazgate_common::{read_secret, Backoff, SecretError};
 
 use super::Batch;
 use crate::ops::Metrics;
@@ -22,6 +22,9 @@ use crate::ops::Metrics;
 pub enum WriteError {
     #[error("store settings: {0}")]
     Settings(String),
+    /// The store token could not be read (says from where).
+    #[error("store settings: {0}")]
+    Token(#[from] SecretError),
     /// Worth retrying: the store is down, slow, or refuses our token or bucket.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -48,8 +51,7 @@ impl StoreClient {
         let base = reqwest::Url::parse(&cfg.url)
             .map_err(|e| WriteError::Settings(format!("store.url \"{}\": {e}", cfg.url)))?;
         let token = match &cfg.token {
-            Some(secret) => read_secret(secret, "store token")
-                .map_err(|e| WriteError::Settings(e.to_string()))?,
+            Some(secret) => read_secret(secret, "store token")?,
             None => String::new(),
         };
         let builder = || {

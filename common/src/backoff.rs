@@ -1,9 +1,10 @@
-//! Reconnect delays: exponential with jitter, so thousands of gateways do not hammer a
-//! central broker the moment it comes back.
+//! Reconnect and retry delays: exponential with jitter, so thousands of gateways do not
+//! hammer a central broker (nor instances of hazingest a store) the moment it comes back.
 
 use rand::Rng;
 use std::time::Duration;
 
+/// Delays from `base` doubling up to `max`, each with equal jitter; `reset` after success.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     base: Duration,
