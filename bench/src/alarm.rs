@@ -71,6 +71,7 @@ fn every_condition() -> AlarmSpec {
         rate: Some(RateLimit {
             change: 10.0,
             window: Duration::from_secs(60),
+            direction: firmware_config::alarm::RateDirection::Both,
             level: Level::Orange,
             label: None,
         }),

@@ -42,11 +42,23 @@ impl Limit {
     }
 }
 
-/// A change faster than `change` within `window` (either way) is an alarm.
+/// Which way a change must go to count against a rate limit: a pond rising fast is a
+/// danger, one falling fast is not (and the label "库水位快速上涨" says rising).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateDirection {
+    Rising,
+    Falling,
+    #[default]
+    Both,
+}
+
+/// A change faster than `change` within `window`, in `direction`, is an alarm.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimit {
     pub change: f64,
     pub window: Duration,
+    pub direction: RateDirection,
     pub level: Level,
     pub label: Option<String>,
 }
@@ -61,6 +73,49 @@ pub struct Linkage {
     pub on: f64,
     /// Written on release.
     pub off: f64,
+    /// A release threshold of its own (AQ 1029: methane power is restored only below
+    /// 1.0 %, not at the cut threshold less a deadband). `None`: released when the point
+    /// falls below `level`.
+    pub release: Option<Release>,
+    /// Stays operated after the condition has gone, until reset: by the `reset` input or a
+    /// command (a valve closed by an interlock stays closed until an operator resets it).
+    pub latch: bool,
+    /// An input that resets a latched output when it reads on (a reset push-button).
+    pub reset: Option<PointAt>,
+    /// A position feedback (a valve's limit switch) that must confirm the output within
+    /// `within`: no confirmation is a `linkage_failed` alarm.
+    pub feedback: Option<Feedback>,
+}
+
+/// Where an output is released: once the value is on the safe side of this.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Release {
+    Below(f64),
+    Above(f64),
+}
+
+impl Release {
+    /// Whether `v` is on the safe side; no value is never safe (fail-safe).
+    pub fn released(self, v: Option<f64>) -> bool {
+        match (self, v) {
+            (Release::Below(x), Some(v)) => v < x,
+            (Release::Above(x), Some(v)) => v > x,
+            (_, None) => false,
+        }
+    }
+}
+
+/// A point of another device of the site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointAt {
+    pub device: String,
+    pub point: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feedback {
+    pub at: PointAt,
+    pub within: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

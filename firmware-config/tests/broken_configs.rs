@@ -730,6 +730,99 @@ ca_file = "/nonexistent/hazgate/ca.pem"
         line: 7,
     },
     Case {
+        name: "a release threshold on the dangerous side of the cut",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15020 }
+
+[[device]]
+id = "RO-01"
+bus = "tcp-1"
+unit = 3
+profile = "relay-output-module"
+poll = "1s"
+
+[[device]]
+id = "CH4-T1"
+bus = "tcp-1"
+unit = 1
+profile = "mine-methane-sensor"
+poll = "1s"
+
+[device.points.CH4.alarm]
+limits = [{ above = 1.5, level = "red" }]
+linkage = [{ level = "red", device = "RO-01", point = "DO5", release_below = 2.0 }]
+"#,
+        expect: "the release threshold must lie on the safe side",
+        line: 23,
+    },
+    Case {
+        name: "a reset input without latching",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15020 }
+
+[[device]]
+id = "RO-01"
+bus = "tcp-1"
+unit = 3
+profile = "relay-output-module"
+poll = "1s"
+
+[[device]]
+id = "CH4-T1"
+bus = "tcp-1"
+unit = 1
+profile = "mine-methane-sensor"
+poll = "1s"
+
+[device.points.CH4.alarm]
+limits = [{ above = 1.5, level = "red" }]
+linkage = [{ level = "red", device = "RO-01", point = "DO5", reset = { device = "RO-01", point = "DI8" } }]
+"#,
+        expect: "a reset input only means something with `latch = true`",
+        line: 23,
+    },
+    Case {
+        name: "feedback from a point that does not exist",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15020 }
+
+[[device]]
+id = "RO-01"
+bus = "tcp-1"
+unit = 3
+profile = "relay-output-module"
+poll = "1s"
+
+[[device]]
+id = "CH4-T1"
+bus = "tcp-1"
+unit = 1
+profile = "mine-methane-sensor"
+poll = "1s"
+
+[device.points.CH4.alarm]
+limits = [{ above = 1.5, level = "red" }]
+linkage = [{ level = "red", device = "RO-01", point = "DO5", feedback = { device = "RO-01", point = "DI9", within = "2s" } }]
+"#,
+        expect: "no point \"RO-01.DI9\" to read",
+        line: 17,
+    },
+    Case {
         name: "store too small",
         toml: r#"[site]
 id = "HB-420100-0001"

@@ -103,6 +103,7 @@ fn spec() -> impl Strategy<Value = AlarmSpec> {
                 rate: rate.map(|(change, window, level)| RateLimit {
                     change,
                     window: Duration::from_secs(window),
+                    direction: firmware_config::alarm::RateDirection::Both,
                     level,
                     label: Some("rate".into()),
                 }),

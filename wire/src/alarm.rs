@@ -126,6 +126,31 @@ pub struct State {
     /// Active alarms left out of `alarms` for size (0: the list is complete).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub alarms_omitted: u64,
+    /// Linkage outputs (beacons, sirens, shut-off valves, power cuts) as the gateway drives
+    /// them; absent on a site without linkage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputState>,
+}
+
+/// A linkage output as the gateway drives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputState {
+    /// The output: a coil or register of a device.
+    pub device: Arc<str>,
+    pub point: Arc<str>,
+    /// The point it follows.
+    pub source_device: Arc<str>,
+    pub source_point: Arc<str>,
+    /// The level that operates it.
+    pub level: Level,
+    /// Operated (the alarm value is what it should hold).
+    pub operated: bool,
+    /// Held operated until a reset.
+    pub latched: bool,
+    /// The device holds what it should (the last write succeeded).
+    pub written: bool,
+    /// The position feedback agrees; `null` without feedback.
+    pub confirmed: Option<bool>,
 }
 
 fn is_zero(n: &u64) -> bool {

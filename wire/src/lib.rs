@@ -9,7 +9,9 @@ mod reading;
 mod topics;
 pub mod validate;
 
-pub use alarm::{ActiveAlarm, AlarmEvent, Condition, EventKind, Level, SourceLevel, State};
+pub use alarm::{
+    ActiveAlarm, AlarmEvent, Condition, EventKind, Level, OutputState, SourceLevel, State,
+};
 pub use ids::{valid_id, ID_RULE};
 pub use messages::{Envelope, Gap, Health, Message, Presence, Status, StoreHealth, Telemetry};
 pub use reading::{Quality, Reading, Reason, Value};

@@ -5,7 +5,9 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::alarm::{AlarmSpec, Direction, Level, Limit, Linkage, RateLimit};
+use crate::alarm::{
+    AlarmSpec, Direction, Feedback, Level, Limit, Linkage, PointAt, RateLimit, Release,
+};
 use crate::error::Diagnostics;
 use crate::serde_types::Interval;
 
@@ -23,6 +25,9 @@ pub struct RawLimit {
 pub struct RawRate {
     pub change: f64,
     pub within: Interval,
+    /// `rising`, `falling` or `both` (the default).
+    #[serde(default)]
+    pub direction: crate::alarm::RateDirection,
     pub level: Level,
     pub label: Option<Spanned<String>>,
 }
@@ -42,6 +47,27 @@ pub struct RawLinkage {
     pub point: String,
     pub on: Option<f64>,
     pub off: Option<f64>,
+    pub release_below: Option<f64>,
+    pub release_above: Option<f64>,
+    #[serde(default)]
+    pub latch: bool,
+    pub reset: Option<RawPointAt>,
+    pub feedback: Option<RawFeedback>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPointAt {
+    pub device: String,
+    pub point: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeedback {
+    pub device: String,
+    pub point: String,
+    pub within: Interval,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -156,18 +182,74 @@ pub fn resolve_alarm(
             return None;
         }
         let label = checked_label(&r.label, &field("rate.label"), diag);
-        Some(RateLimit { change: r.change, window: r.within.0, level: r.level, label })
+        Some(RateLimit {
+            change: r.change,
+            window: r.within.0,
+            direction: r.direction,
+            level: r.level,
+            label,
+        })
     });
     let comm_loss = a.comm_loss.as_ref().map(|c| (c.after.0, c.level));
     let linkage = a
         .linkage
         .iter()
-        .map(|l| Linkage {
-            level: l.level,
-            device: l.device.clone(),
-            point: l.point.clone(),
-            on: l.on.unwrap_or(1.0),
-            off: l.off.unwrap_or(0.0),
+        .enumerate()
+        .map(|(i, l)| {
+            let field = |f: &str| field(&format!("linkage[{i}].{f}"));
+            let release = match (l.release_below, l.release_above) {
+                (Some(_), Some(_)) => {
+                    diag.error(
+                        at.clone(),
+                        field("release_below"),
+                        "give `release_below` or `release_above`, not both",
+                    );
+                    None
+                }
+                (Some(x), None) => Some(Release::Below(x)),
+                (None, Some(x)) => Some(Release::Above(x)),
+                (None, None) => None,
+            };
+            if let Some(r) = release {
+                check_release(r, l.level, &limits, &at, &field("release_below"), diag);
+            }
+            if l.reset.is_some() && !l.latch {
+                diag.error(
+                    at.clone(),
+                    field("reset"),
+                    "a reset input only means something with `latch = true`",
+                );
+            }
+            let feedback = l.feedback.as_ref().map(|f| {
+                if f.within.0.is_zero() || f.within.0 > MAX_DELAY {
+                    diag.error(
+                        at.clone(),
+                        field("feedback.within"),
+                        "use more than 0 and at most an hour, e.g. \"5s\"",
+                    );
+                }
+                Feedback {
+                    at: PointAt {
+                        device: f.device.clone(),
+                        point: f.point.clone(),
+                    },
+                    within: f.within.0,
+                }
+            });
+            Linkage {
+                level: l.level,
+                device: l.device.clone(),
+                point: l.point.clone(),
+                on: l.on.unwrap_or(1.0),
+                off: l.off.unwrap_or(0.0),
+                release,
+                latch: l.latch,
+                reset: l.reset.as_ref().map(|r| PointAt {
+                    device: r.device.clone(),
+                    point: r.point.clone(),
+                }),
+                feedback,
+            }
         })
         .collect();
     if diag.errors.len() > before {
@@ -184,6 +266,42 @@ pub fn resolve_alarm(
         out_of_range: a.out_of_range,
         linkage,
     })
+}
+
+/// A release threshold must lie on the safe side of the limit that operates the output:
+/// `release_below` at or under an `above` limit at that level (methane at a coal face:
+/// cut at 1.5, restore below 1.0; in a return airway: cut at 1.0, restore below 1.0),
+/// `release_above` at or over a `below` limit.
+fn check_release(
+    release: Release,
+    level: Level,
+    limits: &[Limit],
+    at: &Option<std::ops::Range<usize>>,
+    field: &str,
+    diag: &mut Diagnostics,
+) {
+    let operating: Vec<&Limit> = limits.iter().filter(|l| l.level >= level).collect();
+    let wrong = match release {
+        Release::Below(x) => {
+            !x.is_finite()
+                || operating
+                    .iter()
+                    .any(|l| l.direction == Direction::Below || x > l.value)
+        }
+        Release::Above(x) => {
+            !x.is_finite()
+                || operating
+                    .iter()
+                    .any(|l| l.direction == Direction::Above || x < l.value)
+        }
+    };
+    if wrong {
+        diag.error(
+            at.clone(),
+            field,
+            "the release threshold must lie on the safe side of every limit that operates the output (`release_below` under `above` limits, `release_above` over `below` limits)",
+        );
+    }
 }
 
 /// A label travels in alarm events and state, and becomes a store tag and page text: it

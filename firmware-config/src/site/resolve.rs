@@ -359,11 +359,38 @@ fn check_linkage(devices: &[Device], raw: &[RawDevice], diag: &mut Diagnostics) 
                     continue;
                 };
                 match target.points.iter().find(|t| t.id == l.point) {
-                    None => diag.error(span.clone(), field, format!("device \"{}\" has no point \"{}\"", l.device, l.point)),
+                    None => diag.error(span.clone(), field.clone(), format!("device \"{}\" has no point \"{}\"", l.device, l.point)),
                     Some(t) if !matches!(t.kind, crate::RegisterKind::Coil | crate::RegisterKind::Holding) => {
-                        diag.error(span.clone(), field, format!("\"{}.{}\" is a {} and cannot be written; use a coil or a holding register", l.device, l.point, t.kind.name()))
+                        diag.error(span.clone(), field.clone(), format!("\"{}.{}\" is a {} and cannot be written; use a coil or a holding register", l.device, l.point, t.kind.name()))
                     }
                     Some(_) => {}
+                }
+                let inputs = l
+                    .reset
+                    .iter()
+                    .map(|r| ("reset", r))
+                    .chain(l.feedback.iter().map(|f| ("feedback", &f.at)));
+                for (what, at) in inputs {
+                    let found = devices
+                        .iter()
+                        .find(|t| t.id == at.device)
+                        .and_then(|t| t.points.iter().find(|q| q.id == at.point));
+                    match found {
+                        None => diag.error(
+                            span.clone(),
+                            format!("{field}.{what}"),
+                            format!("no point \"{}.{}\" to read", at.device, at.point),
+                        ),
+                        Some(q) if !q.publish => diag.error(
+                            span.clone(),
+                            format!("{field}.{what}"),
+                            format!(
+                                "\"{}.{}\" is a helper register that is not read as a value",
+                                at.device, at.point
+                            ),
+                        ),
+                        Some(_) => {}
+                    }
                 }
             }
         }

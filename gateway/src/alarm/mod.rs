@@ -188,6 +188,12 @@ impl AlarmEngine {
         changed.into_iter().map(|i| self.process_level(i)).collect()
     }
 
+    /// A point's process level now (`None` also for a point without alarm settings).
+    pub fn process_level_of(&self, device: &Arc<str>, point: &Arc<str>) -> Option<Level> {
+        let i = *self.index.get(&(device.clone(), point.clone()))?;
+        process(&self.points[i].alarm)
+    }
+
     /// Every point's process level, to set linkage outputs right at start.
     pub fn process_levels(&self) -> Vec<ProcessLevel> {
         (0..self.points.len())
@@ -241,6 +247,7 @@ impl AlarmEngine {
             hazard_sources,
             alarms,
             alarms_omitted: 0,
+            outputs: Vec::new(),
         }
     }
 

@@ -34,7 +34,7 @@
 
 use std::time::Duration;
 
-use firmware_config::alarm::{AlarmSpec, Direction, Level, Limit};
+use firmware_config::alarm::{AlarmSpec, Direction, Level, Limit, RateDirection};
 use hazgate_wire::{Quality, Reason};
 use serde::{Deserialize, Serialize};
 
@@ -775,7 +775,11 @@ fn step_rate(
             hi = hi.max(s.hi);
         }
     }
-    let (rise, fall) = (x - lo, hi - x);
+    let (rise, fall) = match rate.direction {
+        RateDirection::Both => (x - lo, hi - x),
+        RateDirection::Rising => (x - lo, 0.0),
+        RateDirection::Falling => (0.0, hi - x),
+    };
     let change = if rise >= fall { rise } else { -fall };
     let threshold = if rs.flag.raw {
         clear_below

@@ -20,8 +20,8 @@ use tracing::{error, info};
 
 use firmware_config::SiteConfig;
 use hazgate_wire::{
-    ActiveAlarm, AlarmEvent, Condition, EventKind, Level, Message, Quality, Reading, Reason,
-    Telemetry, TopicKind,
+    ActiveAlarm, AlarmEvent, Condition, EventKind, Level, Message, OutputState, Quality, Reading,
+    Reason, Telemetry, TopicKind,
 };
 
 use crate::alarm::linkage::LinkageHandle;
@@ -49,8 +49,11 @@ pub struct StateMessage {
 enum Command {
     /// A reloaded config: the alarm engine is rebuilt, keeping every point's state.
     Reconfigure(Box<SiteConfig>),
-    /// An alarm from outside the engine (a linkage output that cannot be written).
-    ExternalAlarm(Box<AlarmEvent>),
+    /// An alarm from outside the engine (a linkage output that cannot be written or is not
+    /// confirmed), with what tells it apart in the state (the output).
+    ExternalAlarm(Box<AlarmEvent>, String),
+    /// A linkage output's state changed.
+    OutputState(Box<OutputState>),
     /// Where level changes go for linkage outputs; it is told every level at once.
     SetLinkage(LinkageHandle),
 }
@@ -62,8 +65,15 @@ pub struct PipelineHandle {
 }
 
 impl PipelineHandle {
-    pub async fn external_alarm(&self, event: AlarmEvent) {
-        let _ = self.tx.send(Command::ExternalAlarm(Box::new(event))).await;
+    pub async fn external_alarm(&self, event: AlarmEvent, key: String) {
+        let _ = self
+            .tx
+            .send(Command::ExternalAlarm(Box::new(event), key))
+            .await;
+    }
+
+    pub async fn output_state(&self, state: OutputState) {
+        let _ = self.tx.send(Command::OutputState(Box::new(state))).await;
     }
 
     pub async fn set_linkage(&self, linkage: LinkageHandle) {
@@ -88,8 +98,11 @@ pub struct Parts {
 
 struct Pipeline {
     alarms: AlarmEngine,
-    /// Equipment alarms of the gateway itself and of linkage outputs, for the state.
-    equipment: BTreeMap<(Arc<str>, Arc<str>, Condition), ActiveAlarm>,
+    /// Equipment alarms of the gateway itself and of linkage outputs, for the state, by
+    /// what raised them.
+    equipment: BTreeMap<String, ActiveAlarm>,
+    /// Linkage outputs by "device.point", for the state.
+    outputs: BTreeMap<String, OutputState>,
     linkage: Option<LinkageHandle>,
     pending: Vec<Reading>,
     origin: Origin,
@@ -124,6 +137,7 @@ pub fn spawn(
     let pipeline = Pipeline {
         alarms: AlarmEngine::new(&parts.site, parts.restored),
         equipment: BTreeMap::new(),
+        outputs: BTreeMap::new(),
         linkage: None,
         pending: Vec::new(),
         origin: parts.origin,
@@ -220,8 +234,14 @@ impl Pipeline {
 
     async fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::ExternalAlarm(event) => {
+            Command::ExternalAlarm(event, key) => {
+                self.track_equipment(&event, key);
                 self.record_alarm(*event).await;
+                self.publish_state();
+            }
+            Command::OutputState(state) => {
+                let key = format!("{}.{}", state.device, state.point);
+                self.outputs.insert(key, *state);
                 self.publish_state();
             }
             Command::SetLinkage(linkage) => {
@@ -278,6 +298,13 @@ impl Pipeline {
             return;
         }
         let events = self.alarms.evaluate(batch.clock, &batch.readings);
+        // Outputs see every value of the points they follow (release thresholds) and read
+        // back (feedback, reset inputs), not only level changes.
+        if let Some(linkage) = &self.linkage {
+            for r in &batch.readings {
+                linkage.observe(r, || self.alarms.process_level_of(&r.device, &r.point));
+            }
+        }
         if events.is_empty() {
             return;
         }
@@ -306,12 +333,6 @@ impl Pipeline {
             _ => "site".to_string(),
         };
         info!(event = ?event.event, condition = ?event.condition, level = ?event.level, previous = ?event.previous, value = ?event.value, limit = ?event.limit, "ALARM {what}");
-        if matches!(
-            event.condition,
-            Condition::LinkageFailed | Condition::StoreFailed
-        ) {
-            self.track_equipment(&event);
-        }
         let ts = event.ts;
         self.store
             .append(
@@ -324,11 +345,10 @@ impl Pipeline {
             .await;
     }
 
-    fn track_equipment(&mut self, event: &AlarmEvent) {
+    fn track_equipment(&mut self, event: &AlarmEvent, key: String) {
         let (Some(device), Some(point)) = (&event.device, &event.point) else {
             return;
         };
-        let key = (device.clone(), point.clone(), event.condition);
         match event.level {
             Some(level) if event.event != EventKind::Clear => {
                 self.equipment.insert(
@@ -382,6 +402,7 @@ impl Pipeline {
             }),
             ts: crate::clock::wall_ms(),
         };
+        self.track_equipment(&event, "store".into());
         self.record_alarm(event).await;
         self.publish_state();
     }
@@ -393,6 +414,7 @@ impl Pipeline {
         let ts = crate::clock::wall_ms();
         let mut state = self.alarms.state(self.origin.envelope(seq), ts);
         state.alarms.extend(self.equipment.values().cloned());
+        state.outputs = self.outputs.values().cloned().collect();
         let payload = state::encode(state, state::MAX_STATE_BYTES);
         self.state
             .send_replace(Some(Arc::new(StateMessage { seq, payload })));

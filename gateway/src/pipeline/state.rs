@@ -73,6 +73,7 @@ mod tests {
             hazard_sources: vec![],
             alarms,
             alarms_omitted: 0,
+            outputs: vec![],
         }
     }
 

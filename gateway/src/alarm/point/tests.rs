@@ -324,6 +324,7 @@ fn pond() -> AlarmSpec {
         rate: Some(RateLimit {
             change: 0.5,
             window: Duration::from_secs(600),
+            direction: firmware_config::alarm::RateDirection::Both,
             level: Orange,
             label: Some("rising fast".into()),
         }),
@@ -363,6 +364,42 @@ fn pond_rising_half_a_metre_within_ten_minutes() {
     let mut p = PointAlarm::new(pond());
     good(&mut p, 0, 100.0);
     let e = good(&mut p, min, 99.4);
+    assert_eq!(
+        (e[0].kind, e[0].value.map(|v| (v * 10.0).round())),
+        (Raise, Some(-6.0))
+    );
+}
+
+/// A rate that states its direction: a pond rising fast is an alarm, the same change
+/// falling (a release, a pump) is not; `falling` the other way round.
+#[test]
+fn a_rate_with_a_direction_counts_only_that_way() {
+    let min = 60 * S;
+    let rising = || AlarmSpec {
+        rate: pond().rate.map(|r| RateLimit {
+            direction: firmware_config::alarm::RateDirection::Rising,
+            ..r
+        }),
+        ..pond()
+    };
+    let mut p = PointAlarm::new(rising());
+    good(&mut p, 0, 100.0);
+    assert!(good(&mut p, min, 99.4).is_empty(), "a fall is not a rise");
+    let e = good(&mut p, 2 * min, 100.1);
+    assert_eq!((e[0].kind, e[0].condition), (Raise, Condition::Rate));
+    assert!(e[0].value.unwrap() > 0.0);
+
+    let falling = || AlarmSpec {
+        rate: pond().rate.map(|r| RateLimit {
+            direction: firmware_config::alarm::RateDirection::Falling,
+            ..r
+        }),
+        ..pond()
+    };
+    let mut p = PointAlarm::new(falling());
+    good(&mut p, 0, 100.0);
+    assert!(good(&mut p, min, 100.6).is_empty(), "a rise is not a fall");
+    let e = good(&mut p, 2 * min, 100.0);
     assert_eq!(
         (e[0].kind, e[0].value.map(|v| (v * 10.0).round())),
         (Raise, Some(-6.0))

@@ -1,0 +1,237 @@
+//! Linkage as a safety engineer expects, through hazsim and mosquitto, reading the relay
+//! module's coils as the field would: the AQ 1029 methane power cut with its own release
+//! threshold, a latching shut-off valve released only by its reset button, and position
+//! feedback that must confirm an operation.
+
+use std::time::{Duration, Instant};
+
+use hazgate_e2e::daemon::Gateway;
+use hazgate_e2e::mqtt::{Broker, Received, Subscriber};
+use hazgate_e2e::schema::Schemas;
+use hazgate_e2e::{free_port, Sim, Workdir};
+use serde_json::{json, Value};
+
+fn site(broker: &str) -> String {
+    format!(
+        r#"
+[site]
+id = "T-LNK"
+gateway = "gw-lnk"
+[uplink]
+broker = "{broker}"
+[store]
+dir = "store"
+sync_interval = "200ms"
+
+[[hazard_source]]
+id = "MA-3101"
+name = "Panel 3101"
+grade = 2
+
+[[bus]]
+id = "tcp-1"
+tcp = {{ host = "127.0.0.1", port = {tcp} }}
+timeout = "150ms"
+
+# Coal face T1 (AQ 1029): alarm at 1.0, power cut at 1.5, power restored below 1.0.
+[[device]]
+id = "CH4-T1"
+bus = "tcp-1"
+unit = 1
+profile = "mine-methane-sensor"
+hazard_source = "MA-3101"
+poll = "200ms"
+[device.points.CH4]
+simulate = {{ normal = 0.2, noise = 0.0 }}
+[device.points.CH4.alarm]
+limits = [
+  {{ above = 1.0, level = "orange", label = "甲烷报警" }},
+  {{ above = 1.5, level = "red", label = "甲烷断电" }},
+]
+deadband = 0.05
+linkage = [
+  {{ level = "red", device = "PC-01", point = "DO1", release_below = 1.0, feedback = {{ device = "PC-01", point = "DI1", within = "2s" }} }},
+  {{ level = "red", device = "PC-01", point = "DO3", latch = true, reset = {{ device = "PC-01", point = "DI8" }} }},
+]
+
+[[device]]
+id = "PC-01"
+bus = "tcp-1"
+unit = 2
+profile = "relay-output-module"
+poll = "200ms"
+"#,
+        tcp = free_port()
+    )
+}
+
+struct Rig {
+    w: Workdir,
+    _broker: Broker,
+    sim: Sim,
+    sub: Subscriber,
+    schemas: Schemas,
+}
+
+fn rig() -> Rig {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path().join("mq")).unwrap();
+    let broker = Broker::start(&w.path().join("mq")).unwrap();
+    let site = w.write("site.toml", &site(&broker.url()));
+    let sim = Sim::start(&site, &[]).unwrap();
+    let sub = Subscriber::start(broker.port, "hazard/#").unwrap();
+    Rig {
+        w,
+        _broker: broker,
+        sim,
+        sub,
+        schemas: Schemas::load().unwrap(),
+    }
+}
+
+impl Rig {
+    fn set(&self, device: &str, point: &str, value: f64) {
+        self.sim
+            .ctl(json!({"device": device, "point": point, "set": value}))
+            .unwrap();
+    }
+
+    fn coil(&self, point: &str) -> bool {
+        let reply = self
+            .sim
+            .ctl(json!({"device": "PC-01", "point": point, "read": true}))
+            .unwrap();
+        matches!(reply["value"], Value::Bool(true)) || reply["value"].as_f64() == Some(1.0)
+    }
+
+    /// Waits until the coil reads `want`; returns how long it took.
+    fn wait_coil(&self, point: &str, want: bool, limit: Duration) -> Duration {
+        let started = Instant::now();
+        while self.coil(point) != want {
+            assert!(
+                started.elapsed() < limit,
+                "PC-01.{point} did not become {want} within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        started.elapsed()
+    }
+
+    fn alarms(&self, m: &[Received]) -> Vec<Value> {
+        m.iter()
+            .filter(|m| m.topic.ends_with("/alarm"))
+            .map(|m| {
+                let j = m.json();
+                self.schemas.validate(&j).unwrap();
+                j
+            })
+            .collect()
+    }
+
+    fn last_state(&self) -> Value {
+        let m = self.sub.snapshot();
+        let s = m
+            .iter()
+            .rev()
+            .find(|m| m.topic.ends_with("/state"))
+            .expect("a state")
+            .json();
+        self.schemas.validate(&s).unwrap();
+        s
+    }
+}
+
+fn output<'a>(state: &'a Value, point: &str) -> &'a Value {
+    state["outputs"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["point"] == point))
+        .unwrap_or_else(|| panic!("no output {point} in {state}"))
+}
+
+/// AQ 1029 at a coal face: the ramp 0.8 → 1.6 → 1.2 → 0.9 %CH4 cuts power at 1.5, keeps
+/// it cut at 1.2, and restores it below 1.0, each within 2 s of the crossing.
+#[test]
+fn methane_power_is_cut_at_1_5_kept_at_1_2_and_restored_below_1_0() {
+    let r = rig();
+    let _gw = Gateway::start(&r.w.path().join("site.toml"), &r.w.path().join("gw.log")).unwrap();
+    r.set("CH4-T1", "CH4", 0.8);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!r.coil("DO1"), "no cut at 0.8");
+
+    r.set("CH4-T1", "CH4", 1.6);
+    let took = r.wait_coil("DO1", true, Duration::from_secs(5));
+    assert!(
+        took <= Duration::from_secs(2),
+        "cut {took:?} after the crossing"
+    );
+    // The breaker opens: its auxiliary contact confirms the cut.
+    r.set("PC-01", "DI1", 1.0);
+
+    r.set("CH4-T1", "CH4", 1.2);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(r.coil("DO1"), "power stays cut at 1.2 %CH4");
+    let state = r.last_state();
+    let do1 = output(&state, "DO1");
+    assert_eq!(do1["operated"], true, "{state}");
+    assert_eq!(do1["confirmed"], true, "{state}");
+
+    r.set("CH4-T1", "CH4", 0.9);
+    let took = r.wait_coil("DO1", false, Duration::from_secs(5));
+    assert!(
+        took <= Duration::from_secs(2),
+        "restored {took:?} after falling below 1.0"
+    );
+    r.set("PC-01", "DI1", 0.0);
+
+    // The feedback confirmed every step: no linkage failure for DO1.
+    std::thread::sleep(Duration::from_secs(3));
+    let failures: Vec<Value> = r
+        .alarms(&r.sub.snapshot())
+        .into_iter()
+        .filter(|e| {
+            e["condition"] == "linkage_failed"
+                && e["label"].as_str().is_some_and(|l| l.contains("DO1"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A shut-off valve closed by the interlock stays closed after the alarm clears, until an
+/// operator presses the reset button; and an operation the limit switch never confirms
+/// is a `linkage_failed` alarm.
+#[test]
+fn a_latched_valve_waits_for_its_reset_and_a_missing_feedback_is_an_alarm() {
+    let r = rig();
+    let _gw = Gateway::start(&r.w.path().join("site.toml"), &r.w.path().join("gw.log")).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    r.set("CH4-T1", "CH4", 1.8);
+    r.wait_coil("DO3", true, Duration::from_secs(5));
+    // Nobody confirms DO1's cut (DI1 stays open): after 2 s, an alarm.
+    let m = r
+        .sub
+        .wait_for(Duration::from_secs(10), "no position feedback", |m| {
+            r.alarms(m).iter().any(|e| {
+                e["condition"] == "linkage_failed"
+                    && e["event"] == "raise"
+                    && e["label"]
+                        .as_str()
+                        .is_some_and(|l| l.contains("no position feedback"))
+            })
+        })
+        .unwrap();
+    assert!(!m.is_empty());
+    r.set("CH4-T1", "CH4", 0.3);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        r.coil("DO3"),
+        "the latched valve stays closed after the clear"
+    );
+    assert!(!r.coil("DO1"), "the unlatched power cut is restored");
+    assert_eq!(output(&r.last_state(), "DO3")["latched"], true);
+    // The reset button (DI8) releases it.
+    r.set("PC-01", "DI8", 1.0);
+    r.wait_coil("DO3", false, Duration::from_secs(5));
+    r.set("PC-01", "DI8", 0.0);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(output(&r.last_state(), "DO3")["latched"], false);
+}
