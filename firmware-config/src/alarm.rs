@@ -85,6 +85,9 @@ pub struct Linkage {
     /// A position feedback (a valve's limit switch) that must confirm the output within
     /// `within`: no confirmation is a `linkage_failed` alarm.
     pub feedback: Option<Feedback>,
+    /// Fail-safe (故障闭锁): also operate while the point is in comm loss or sensor fault
+    /// (a methane sensor that fails or goes silent cuts power where the design says so).
+    pub fail_safe: bool,
 }
 
 /// Where an output is released: once the value is on the safe side of this.

@@ -49,8 +49,9 @@ limits = [
   {{ above = 1.5, level = "red", label = "甲烷断电" }},
 ]
 deadband = 0.05
+comm_loss = {{ after = "1s", level = "yellow" }}
 linkage = [
-  {{ level = "red", device = "PC-01", point = "DO1", release_below = 1.0, feedback = {{ device = "PC-01", point = "DI1", within = "2s" }} }},
+  {{ level = "red", device = "PC-01", point = "DO1", release_below = 1.0, fail_safe = true, feedback = {{ device = "PC-01", point = "DI1", within = "2s" }} }},
   {{ level = "red", device = "PC-01", point = "DO3", latch = true, reset = {{ device = "PC-01", point = "DI8" }} }},
 ]
 
@@ -234,4 +235,29 @@ fn a_latched_valve_waits_for_its_reset_and_a_missing_feedback_is_an_alarm() {
     r.set("PC-01", "DI8", 0.0);
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(output(&r.last_state(), "DO3")["latched"], false);
+}
+
+/// 故障闭锁: the methane sensor goes silent; its fail-safe power cut acts on the comm loss
+/// (the latched valve, not fail-safe, does not), and power returns once the sensor answers
+/// with a value below the release threshold.
+#[test]
+fn a_silent_methane_sensor_cuts_power_where_the_design_says_so() {
+    let r = rig();
+    let _gw = Gateway::start(&r.w.path().join("site.toml"), &r.w.path().join("gw.log")).unwrap();
+    r.set("CH4-T1", "CH4", 0.3);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!r.coil("DO1"));
+    r.sim
+        .ctl(json!({"device": "CH4-T1", "fault": {"kind": "silent"}}))
+        .unwrap();
+    // Comm loss after 1 s of silence, then the cut: well within 3 s.
+    r.wait_coil("DO1", true, Duration::from_secs(4));
+    assert!(
+        !r.coil("DO3"),
+        "an output that is not fail-safe ignores a silent sensor"
+    );
+    r.sim
+        .ctl(json!({"device": "CH4-T1", "clear_fault": true}))
+        .unwrap();
+    r.wait_coil("DO1", false, Duration::from_secs(5));
 }

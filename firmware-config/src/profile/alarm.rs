@@ -53,6 +53,8 @@ pub struct RawLinkage {
     pub latch: bool,
     pub reset: Option<RawPointAt>,
     pub feedback: Option<RawFeedback>,
+    #[serde(default)]
+    pub fail_safe: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -249,6 +251,7 @@ pub fn resolve_alarm(
                     point: r.point.clone(),
                 }),
                 feedback,
+                fail_safe: l.fail_safe,
             }
         })
         .collect();

@@ -57,6 +57,8 @@ pub struct Seen {
     pub level: Option<Level>,
     /// Its latest value; `None` when the reading had none.
     pub value: Option<f64>,
+    /// An equipment condition that a fail-safe output acts on: comm loss or sensor fault.
+    pub fault: bool,
 }
 
 /// Where the pipeline tells outputs what their points do. Never waits, never loses a
@@ -80,9 +82,10 @@ impl LinkageHandle {
         }
     }
 
-    /// A reading of a point that an output follows or reads back; `level` gives the
-    /// point's process level after the reading was evaluated.
-    pub fn observe(&self, r: &Reading, level: impl Fn() -> Option<Level>) {
+    /// A reading of a point that an output follows or reads back; `state` gives the
+    /// point's process level after the reading was evaluated, and whether it is in comm
+    /// loss or sensor fault.
+    pub fn observe(&self, r: &Reading, state: impl Fn() -> (Option<Level>, bool)) {
         if self.sources.is_empty() && self.inputs.is_empty() {
             return;
         }
@@ -93,9 +96,11 @@ impl LinkageHandle {
             .and_then(|v| v.as_f64())
             .filter(|_| !is_bad(r));
         if let Some(outputs) = self.sources.get(&key) {
+            let (level, fault) = state();
             let seen = Seen {
-                level: level(),
+                level,
                 value,
+                fault,
             };
             for o in outputs {
                 o.send_if_modified(|s| std::mem::replace(s, seen) != seen);
@@ -151,7 +156,7 @@ impl Output {
     /// The state machine: operate at the level; release by level, by value past the
     /// release threshold, or by a reset when latched.
     fn step(&mut self, seen: Seen, reset: bool) {
-        let at_level = seen.level >= Some(self.spec.level);
+        let at_level = seen.level >= Some(self.spec.level) || (self.spec.fail_safe && seen.fault);
         if at_level {
             self.operated = true;
             self.latched |= self.spec.latch;
@@ -432,6 +437,7 @@ mod tests {
                 latch,
                 reset: None,
                 feedback: None::<Feedback>,
+                fail_safe: false,
             },
             unit: 1,
             write: coil,
@@ -450,7 +456,28 @@ mod tests {
         Seen {
             level,
             value: Some(value),
+            fault: false,
         }
+    }
+
+    /// 故障闭锁: a fail-safe power cut acts on a failed or silent sensor too; a plain one
+    /// does not (a detector that merely stops answering operates nothing by itself).
+    #[test]
+    fn a_fail_safe_output_acts_on_a_failed_sensor() {
+        let silent = Seen {
+            level: None,
+            value: None,
+            fault: true,
+        };
+        let mut plain = output(Some(Release::Below(1.0)), false);
+        plain.step(silent, false);
+        assert!(!plain.operated);
+        let mut safe = output(Some(Release::Below(1.0)), false);
+        safe.spec.fail_safe = true;
+        safe.step(silent, false);
+        assert!(safe.operated, "cut while the sensor is silent");
+        safe.step(seen(None, 0.3), false);
+        assert!(!safe.operated, "restored once it answers with a safe value");
     }
 
     /// AQ 1029 at a coal face: cut at 1.5 %CH4, stay cut at 1.2, restore below 1.0.
@@ -476,6 +503,7 @@ mod tests {
             Seen {
                 level: None,
                 value: None,
+                fault: false,
             },
             false,
         );

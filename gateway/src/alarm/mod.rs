@@ -188,10 +188,16 @@ impl AlarmEngine {
         changed.into_iter().map(|i| self.process_level(i)).collect()
     }
 
-    /// A point's process level now (`None` also for a point without alarm settings).
-    pub fn process_level_of(&self, device: &Arc<str>, point: &Arc<str>) -> Option<Level> {
-        let i = *self.index.get(&(device.clone(), point.clone()))?;
-        process(&self.points[i].alarm)
+    /// A point's process level now (`None` also for a point without alarm settings), and
+    /// whether it is in comm loss or sensor fault (what a fail-safe output acts on).
+    pub fn linkage_view(&self, device: &Arc<str>, point: &Arc<str>) -> (Option<Level>, bool) {
+        let Some(&i) = self.index.get(&(device.clone(), point.clone())) else {
+            return (None, false);
+        };
+        let a = &self.points[i].alarm;
+        let fault = a.condition(Condition::CommLoss).is_some()
+            || a.condition(Condition::SensorFault).is_some();
+        (process(a), fault)
     }
 
     /// Every point's process level, to set linkage outputs right at start.

@@ -302,7 +302,7 @@ impl Pipeline {
         // back (feedback, reset inputs), not only level changes.
         if let Some(linkage) = &self.linkage {
             for r in &batch.readings {
-                linkage.observe(r, || self.alarms.process_level_of(&r.device, &r.point));
+                linkage.observe(r, || self.alarms.linkage_view(&r.device, &r.point));
             }
         }
         if events.is_empty() {
