@@ -823,6 +823,40 @@ linkage = [{ level = "red", device = "RO-01", point = "DO5", feedback = { device
         line: 17,
     },
     Case {
+        name: "two rules on one output that disagree on its values",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15020 }
+
+[[device]]
+id = "RO-01"
+bus = "tcp-1"
+unit = 3
+profile = "relay-output-module"
+poll = "1s"
+
+[[device]]
+id = "CH4-T1"
+bus = "tcp-1"
+unit = 1
+profile = "mine-methane-sensor"
+poll = "1s"
+
+[device.points.CH4.alarm]
+limits = [{ above = 1.5, level = "red" }]
+linkage = [
+  { level = "red", device = "RO-01", point = "DO5" },
+  { level = "red", device = "RO-01", point = "DO5", on = 0.0, off = 1.0 },
+]
+"#,
+        expect: "is driven by another rule with other values (on 1, off 0)",
+        line: 17,
+    },
+    Case {
         name: "store too small",
         toml: r#"[site]
 id = "HB-420100-0001"

@@ -132,25 +132,34 @@ pub struct State {
     pub outputs: Vec<OutputState>,
 }
 
-/// A linkage output as the gateway drives it.
+/// A linkage output as the gateway drives it: operated while any of its rules is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputState {
     /// The output: a coil or register of a device.
     pub device: Arc<str>,
     pub point: Arc<str>,
-    /// The point it follows.
-    pub source_device: Arc<str>,
-    pub source_point: Arc<str>,
-    /// The level that operates it.
-    pub level: Level,
     /// Operated (the alarm value is what it should hold).
     pub operated: bool,
-    /// Held operated until a reset.
+    /// Held operated by a latched rule until a reset.
     pub latched: bool,
     /// The device holds what it should (the last write succeeded).
     pub written: bool,
     /// The position feedback agrees; `null` without feedback.
     pub confirmed: Option<bool>,
+    /// The points whose linkage drives it, each with its own state.
+    pub rules: Vec<OutputRule>,
+}
+
+/// One point's linkage rule onto an output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputRule {
+    /// The point it follows.
+    pub device: Arc<str>,
+    pub point: Arc<str>,
+    /// The level that operates it.
+    pub level: Level,
+    pub operated: bool,
+    pub latched: bool,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -10,7 +10,8 @@ mod topics;
 pub mod validate;
 
 pub use alarm::{
-    ActiveAlarm, AlarmEvent, Condition, EventKind, Level, OutputState, SourceLevel, State,
+    ActiveAlarm, AlarmEvent, Condition, EventKind, Level, OutputRule, OutputState, SourceLevel,
+    State,
 };
 pub use ids::{valid_id, ID_RULE};
 pub use messages::{Envelope, Gap, Health, Message, Presence, Status, StoreHealth, Telemetry};

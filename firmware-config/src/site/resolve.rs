@@ -341,6 +341,9 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
 /// A linkage output must name a device of this site and a point it can write: a coil or
 /// a holding register.
 fn check_linkage(devices: &[Device], raw: &[RawDevice], diag: &mut Diagnostics) {
+    // Rules of several points may drive one output (it is operated while any is); they
+    // must agree on what operated and released mean for it.
+    let mut values: HashMap<(&str, &str), (f64, f64)> = HashMap::new();
     for d in devices {
         let span = raw
             .iter()
@@ -364,6 +367,22 @@ fn check_linkage(devices: &[Device], raw: &[RawDevice], diag: &mut Diagnostics) 
                         diag.error(span.clone(), field.clone(), format!("\"{}.{}\" is a {} and cannot be written; use a coil or a holding register", l.device, l.point, t.kind.name()))
                     }
                     Some(_) => {}
+                }
+                match values.entry((l.device.as_str(), l.point.as_str())) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert((l.on, l.off));
+                    }
+                    std::collections::hash_map::Entry::Occupied(o) if *o.get() != (l.on, l.off) => {
+                        diag.error(
+                            span.clone(),
+                            field.clone(),
+                            format!(
+                                "\"{}.{}\" is driven by another rule with other values (on {}, off {}); rules on one output must agree",
+                                l.device, l.point, o.get().0, o.get().1
+                            ),
+                        );
+                    }
+                    std::collections::hash_map::Entry::Occupied(_) => {}
                 }
                 let inputs = l
                     .reset

@@ -1,34 +1,41 @@
 //! Linkage outputs: on a level, write a coil or register (beacon, siren, shut-off valve,
-//! fan, power cut), and release it as the site's safety design says:
+//! fan, power cut), and release it as the site's safety design says. Each linkage rule
+//! (one point's `linkage` entry) has its own state machine:
 //!
-//! - by default when the point falls below that level (after the state machine's
-//!   hysteresis and delays, so chattering never toggles an output);
+//! - by default it is released when its point falls below its level (after the state
+//!   machine's hysteresis and delays, so chattering never toggles an output);
 //! - with `release_below` / `release_above` only once the value is on the safe side of its
 //!   own release threshold (AQ 1029: methane power restored below 1.0 %, not at the cut
 //!   threshold less a deadband); a point without a value is never "safe";
-//! - with `latch` never by itself: a reset (the configured input reading on, or a command)
-//!   releases it once the condition is gone.
+//! - with `latch` never by itself: a reset (the configured input turning on, or a command)
+//!   releases it once the condition is gone;
+//! - with `fail_safe` (故障闭锁) it also operates while its point is in comm loss or
+//!   sensor fault. Otherwise rules follow process conditions only (limits, rate): a
+//!   detector that merely stops answering operates nothing by itself.
+//!
+//! An output (one coil or register) is operated while any of its rules is: a beacon that
+//! several detectors drive stays on until the last of them releases it, and no rule ever
+//! switches off what another holds on.
 //!
 //! A position `feedback` (a valve's limit switch) must confirm every operation and release
 //! within its time; a missing confirmation, like a write that fails, is a `linkage_failed`
-//! alarm until it is right. Outputs follow process conditions only (limits, rate): a
-//! detector that merely stops answering does not operate one by itself.
-//!
-//! Each output has its own task and sees only the latest level and value of its point: a
-//! change is never dropped, and one dead module never delays another output. A write goes
-//! through its device's bus task, one request at a time on the line.
+//! alarm until it is right. Each output has its own task and sees only the latest level
+//! and value of its points: a change is never dropped, and one dead module never delays
+//! another output. A write goes through its device's bus task, one request at a time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use firmware_config::alarm::Linkage;
+use firmware_config::alarm::{Feedback, Linkage};
 use firmware_config::{RegisterKind, SiteConfig};
-use hazgate_wire::{AlarmEvent, Condition, Envelope, EventKind, Level, OutputState, Reading};
+use hazgate_wire::{
+    AlarmEvent, Condition, Envelope, EventKind, Level, OutputRule, OutputState, Reading,
+};
 
 use super::ProcessLevel;
 use crate::pipeline::PipelineHandle;
@@ -50,41 +57,60 @@ pub type BusWriters = HashMap<usize, mpsc::Sender<WriteRequest>>;
 /// (device, point).
 type PointKey = (Arc<str>, Arc<str>);
 
-/// What an output knows of the point it follows.
+/// What a rule knows of the point it follows.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Seen {
     /// Its process level (limits and rate).
     pub level: Option<Level>,
     /// Its latest value; `None` when the reading had none.
     pub value: Option<f64>,
-    /// An equipment condition that a fail-safe output acts on: comm loss or sensor fault.
+    /// An equipment condition that a fail-safe rule acts on: comm loss or sensor fault.
     pub fault: bool,
 }
 
+/// A watch and the output task it wakes.
+struct Feed<T> {
+    tx: watch::Sender<T>,
+    wake: Arc<Notify>,
+}
+
 /// Where the pipeline tells outputs what their points do. Never waits, never loses a
-/// change: each output sees the latest.
+/// change: each rule sees the latest. Dropping it ends the output tasks.
 #[derive(Default)]
 pub struct LinkageHandle {
-    sources: HashMap<PointKey, Vec<watch::Sender<Seen>>>,
+    sources: HashMap<PointKey, Vec<Feed<Seen>>>,
     /// Feedback and reset inputs, by the point they read.
-    inputs: HashMap<PointKey, Vec<watch::Sender<Option<f64>>>>,
+    inputs: HashMap<PointKey, Vec<Feed<Option<f64>>>>,
+    wakes: Vec<Arc<Notify>>,
+}
+
+impl Drop for LinkageHandle {
+    fn drop(&mut self) {
+        // The senders are gone once this returns; wake every task to see it.
+        self.sources.clear();
+        self.inputs.clear();
+        for w in &self.wakes {
+            w.notify_one();
+        }
+    }
 }
 
 impl LinkageHandle {
     /// Level changes (at start: every point's level, values not yet known).
     pub fn set(&self, changes: &[ProcessLevel]) {
         for c in changes {
-            if let Some(outputs) = self.sources.get(&(c.device.clone(), c.point.clone())) {
-                for o in outputs {
-                    o.send_modify(|s| s.level = c.level);
+            if let Some(feeds) = self.sources.get(&(c.device.clone(), c.point.clone())) {
+                for f in feeds {
+                    f.tx.send_modify(|s| s.level = c.level);
+                    f.wake.notify_one();
                 }
             }
         }
     }
 
-    /// A reading of a point that an output follows or reads back; `state` gives the
-    /// point's process level after the reading was evaluated, and whether it is in comm
-    /// loss or sensor fault.
+    /// A reading of a point that a rule follows or an output reads back; `state` gives
+    /// the point's process level after the reading was evaluated, and whether it is in
+    /// comm loss or sensor fault.
     pub fn observe(&self, r: &Reading, state: impl Fn() -> (Option<Level>, bool)) {
         if self.sources.is_empty() && self.inputs.is_empty() {
             return;
@@ -94,67 +120,66 @@ impl LinkageHandle {
             .value
             .as_ref()
             .and_then(|v| v.as_f64())
-            .filter(|_| !is_bad(r));
-        if let Some(outputs) = self.sources.get(&key) {
+            .filter(|_| !matches!(r.quality, hazgate_wire::Quality::Bad { .. }));
+        if let Some(feeds) = self.sources.get(&key) {
             let (level, fault) = state();
             let seen = Seen {
                 level,
                 value,
                 fault,
             };
-            for o in outputs {
-                o.send_if_modified(|s| std::mem::replace(s, seen) != seen);
+            for f in feeds {
+                if f.tx
+                    .send_if_modified(|s| std::mem::replace(s, seen) != seen)
+                {
+                    f.wake.notify_one();
+                }
             }
         }
-        if let Some(inputs) = self.inputs.get(&key) {
-            for i in inputs {
-                i.send_replace(value);
+        if let Some(feeds) = self.inputs.get(&key) {
+            for f in feeds {
+                if f.tx
+                    .send_if_modified(|s| std::mem::replace(s, value) != value)
+                {
+                    f.wake.notify_one();
+                }
             }
         }
     }
 
-    fn input(&mut self, device: &str, point: &str) -> watch::Receiver<Option<f64>> {
-        let (tx, rx) = watch::channel(None);
-        self.inputs
-            .entry((device.into(), point.into()))
+    fn feed<T: Default>(
+        map: &mut HashMap<PointKey, Vec<Feed<T>>>,
+        device: &str,
+        point: &str,
+        wake: &Arc<Notify>,
+    ) -> watch::Receiver<T> {
+        let (tx, rx) = watch::channel(T::default());
+        map.entry((device.into(), point.into()))
             .or_default()
-            .push(tx);
+            .push(Feed {
+                tx,
+                wake: wake.clone(),
+            });
         rx
     }
 }
 
-fn is_bad(r: &Reading) -> bool {
-    matches!(r.quality, hazgate_wire::Quality::Bad { .. })
-}
-
-/// One output and its state machine.
-struct Output {
+/// One point's linkage entry onto an output, and its state machine.
+struct Rule {
     /// The point it follows.
     device: Arc<str>,
     point: Arc<str>,
     spec: Linkage,
-    unit: u8,
-    write: fn(u16, f64) -> Request,
-    address: u16,
-    /// Operated: `on` is what it should be.
+    seen: watch::Receiver<Seen>,
+    reset: Option<watch::Receiver<Option<f64>>>,
+    reset_was_on: bool,
     operated: bool,
     latched: bool,
-    applied: Option<f64>,
-    /// When the value now desired was written (for the feedback's time).
-    written_at: Option<Instant>,
-    write_error: Option<String>,
-    feedback_missing: bool,
-    /// A `linkage_failed` alarm is raised for this output.
-    alarmed: bool,
 }
 
-impl Output {
-    fn target(&self) -> String {
-        format!("{}.{}", self.spec.device, self.spec.point)
-    }
-
-    /// The state machine: operate at the level; release by level, by value past the
-    /// release threshold, or by a reset when latched.
+impl Rule {
+    /// The state machine: operate at the level (or, fail-safe, on a fault); release by
+    /// level, by value past the release threshold, or by a reset when latched.
     fn step(&mut self, seen: Seen, reset: bool) {
         let at_level = seen.level >= Some(self.spec.level) || (self.spec.fail_safe && seen.fault);
         if at_level {
@@ -174,29 +199,91 @@ impl Output {
         }
     }
 
+    /// Takes what its watches say now. A reset is the input turning on (a push-button),
+    /// not its staying on.
+    fn update(&mut self) {
+        let seen = *self.seen.borrow_and_update();
+        let reset_on = self
+            .reset
+            .as_mut()
+            .is_some_and(|r| r.borrow_and_update().is_some_and(|v| v != 0.0));
+        let edge = reset_on && !self.reset_was_on;
+        self.reset_was_on = reset_on;
+        self.step(seen, edge);
+    }
+
+    /// The pipeline dropped the handle.
+    fn closed(&self) -> bool {
+        self.seen.has_changed().is_err()
+    }
+}
+
+/// One output (a coil or register) and the rules that drive it.
+struct Output {
+    device: String,
+    point: String,
+    unit: u8,
+    write: fn(u16, f64) -> Request,
+    address: u16,
+    on: f64,
+    off: f64,
+    rules: Vec<Rule>,
+    feedback: Option<(Feedback, watch::Receiver<Option<f64>>)>,
+    applied: Option<f64>,
+    /// When the value now desired was written (for the feedback's time).
+    written_at: Option<Instant>,
+    write_error: Option<String>,
+    feedback_missing: bool,
+    /// A `linkage_failed` alarm is raised for this output.
+    alarmed: bool,
+}
+
+impl Output {
+    fn target(&self) -> String {
+        format!("{}.{}", self.device, self.point)
+    }
+
+    fn operated(&self) -> bool {
+        self.rules.iter().any(|r| r.operated)
+    }
+
     fn desired(&self) -> f64 {
-        if self.operated {
-            self.spec.on
+        if self.operated() {
+            self.on
         } else {
-            self.spec.off
+            self.off
         }
     }
 
+    fn feedback_value(&mut self) -> Option<f64> {
+        self.feedback
+            .as_mut()
+            .and_then(|(_, rx)| *rx.borrow_and_update())
+    }
+
     fn state(&self, feedback: Option<f64>) -> OutputState {
-        let confirmed = self.spec.feedback.as_ref().map(|_| {
-            feedback.is_some_and(|f| (f != 0.0) == self.operated)
-                && self.applied == Some(self.desired())
-        });
+        let operated = self.operated();
         OutputState {
-            device: self.spec.device.as_str().into(),
-            point: self.spec.point.as_str().into(),
-            source_device: self.device.clone(),
-            source_point: self.point.clone(),
-            level: self.spec.level,
-            operated: self.operated,
-            latched: self.latched,
+            device: self.device.as_str().into(),
+            point: self.point.as_str().into(),
+            operated,
+            latched: self.rules.iter().any(|r| r.latched),
             written: self.applied == Some(self.desired()),
-            confirmed,
+            confirmed: self.feedback.as_ref().map(|_| {
+                feedback.is_some_and(|f| (f != 0.0) == operated)
+                    && self.applied == Some(self.desired())
+            }),
+            rules: self
+                .rules
+                .iter()
+                .map(|r| OutputRule {
+                    device: r.device.clone(),
+                    point: r.point.clone(),
+                    level: r.spec.level,
+                    operated: r.operated,
+                    latched: r.latched,
+                })
+                .collect(),
         }
     }
 }
@@ -219,6 +306,9 @@ fn register(address: u16, v: f64) -> Request {
 /// on another bus. Failures, confirmations and state go to the pipeline.
 pub fn spawn(site: &SiteConfig, writers: BusWriters, alarms: PipelineHandle) -> LinkageHandle {
     let mut handle = LinkageHandle::default();
+    let mut outputs: BTreeMap<(String, String), Output> = BTreeMap::new();
+    let mut wakes: BTreeMap<(String, String), Arc<Notify>> = BTreeMap::new();
+    let mut buses: BTreeMap<(String, String), Option<mpsc::Sender<WriteRequest>>> = BTreeMap::new();
     for d in &site.devices {
         for p in &d.points {
             let Some(alarm) = &p.alarm else { continue };
@@ -229,77 +319,82 @@ pub fn spawn(site: &SiteConfig, writers: BusWriters, alarms: PipelineHandle) -> 
                 let Some(tp) = target.points.iter().find(|t| t.id == l.point) else {
                     continue;
                 };
-                let write: fn(u16, f64) -> Request = if tp.kind == RegisterKind::Coil {
-                    coil
-                } else {
-                    register
-                };
-                let output = Output {
+                let key = (l.device.clone(), l.point.clone());
+                let wake = wakes.entry(key.clone()).or_default().clone();
+                let output = outputs.entry(key.clone()).or_insert_with(|| {
+                    buses.insert(key.clone(), writers.get(&target.bus).cloned());
+                    Output {
+                        device: l.device.clone(),
+                        point: l.point.clone(),
+                        unit: target.unit,
+                        write: if tp.kind == RegisterKind::Coil {
+                            coil
+                        } else {
+                            register
+                        },
+                        address: tp.address,
+                        on: l.on,
+                        off: l.off,
+                        rules: Vec::new(),
+                        feedback: None,
+                        applied: None,
+                        written_at: None,
+                        write_error: None,
+                        feedback_missing: false,
+                        alarmed: false,
+                    }
+                });
+                if let (Some(f), None) = (&l.feedback, &output.feedback) {
+                    let rx =
+                        LinkageHandle::feed(&mut handle.inputs, &f.at.device, &f.at.point, &wake);
+                    output.feedback = Some((f.clone(), rx));
+                }
+                let seen = LinkageHandle::feed(&mut handle.sources, &d.id, &p.id, &wake);
+                let reset = l
+                    .reset
+                    .as_ref()
+                    .map(|r| LinkageHandle::feed(&mut handle.inputs, &r.device, &r.point, &wake));
+                output.rules.push(Rule {
                     device: d.id.as_str().into(),
                     point: p.id.as_str().into(),
                     spec: l.clone(),
-                    unit: target.unit,
-                    write,
-                    address: tp.address,
+                    seen,
+                    reset,
+                    reset_was_on: false,
                     operated: false,
                     latched: false,
-                    applied: None,
-                    written_at: None,
-                    write_error: None,
-                    feedback_missing: false,
-                    alarmed: false,
-                };
-                let (tx, rx) = watch::channel(Seen::default());
-                handle
-                    .sources
-                    .entry((output.device.clone(), output.point.clone()))
-                    .or_default()
-                    .push(tx);
-                let feedback = l
-                    .feedback
-                    .as_ref()
-                    .map(|f| handle.input(&f.at.device, &f.at.point));
-                let reset = l.reset.as_ref().map(|r| handle.input(&r.device, &r.point));
-                let bus = writers.get(&target.bus).cloned();
-                tokio::spawn(drive(output, rx, feedback, reset, bus, alarms.clone()));
+                });
             }
         }
     }
-    handle
-}
-
-/// A watch that may be absent: waits forever where there is none.
-async fn changed(rx: &mut Option<watch::Receiver<Option<f64>>>) -> bool {
-    match rx {
-        Some(rx) => rx.changed().await.is_ok(),
-        None => std::future::pending().await,
+    for (key, output) in outputs {
+        let wake = wakes.remove(&key).unwrap_or_default();
+        let bus = buses.remove(&key).flatten();
+        handle.wakes.push(wake.clone());
+        tokio::spawn(drive(output, wake, bus, alarms.clone()));
     }
+    handle
 }
 
 /// Drives one output until the pipeline drops the handle.
 async fn drive(
     mut o: Output,
-    mut source: watch::Receiver<Seen>,
-    mut feedback: Option<watch::Receiver<Option<f64>>>,
-    mut reset: Option<watch::Receiver<Option<f64>>>,
+    wake: Arc<Notify>,
     bus: Option<mpsc::Sender<WriteRequest>>,
     alarms: PipelineHandle,
 ) {
     let mut retry = tokio::time::interval(RETRY);
     let mut last_state = None;
-    let mut reset_was_on = false;
     loop {
-        let seen = *source.borrow_and_update();
-        // A reset is the input turning on (a push-button), not its staying on.
-        let reset_on = reset
-            .as_mut()
-            .is_some_and(|r| r.borrow_and_update().is_some_and(|v| v != 0.0));
-        let reset_edge = reset_on && !reset_was_on;
-        reset_was_on = reset_on;
-        let was = o.operated;
-        o.step(seen, reset_edge);
-        if o.operated != was {
-            info!(output = %o.target(), operated = o.operated, latched = o.latched, "linkage output {} for {}.{}", if o.operated { "operated" } else { "released" }, o.device, o.point);
+        if o.rules.iter().any(Rule::closed) {
+            return;
+        }
+        let was = o.operated();
+        for r in &mut o.rules {
+            r.update();
+        }
+        if o.operated() != was {
+            info!(output = %o.target(), operated = o.operated(), "linkage output {}", if o.operated() { "operated" } else { "released" });
         }
         let desired = o.desired();
         if o.applied != Some(desired) {
@@ -317,21 +412,19 @@ async fn drive(
                 }
             }
         }
-        let fb = feedback.as_mut().map(|f| *f.borrow_and_update());
-        if let (Some(spec), Some(at)) = (&o.spec.feedback, o.written_at) {
-            let agrees = fb.flatten().is_some_and(|f| (f != 0.0) == o.operated);
+        let fb = o.feedback_value();
+        if let (Some((spec, _)), Some(at)) = (&o.feedback, o.written_at) {
+            let agrees = fb.is_some_and(|f| (f != 0.0) == o.operated());
             o.feedback_missing = !agrees && at.elapsed() >= spec.within;
         }
         report(&mut o, &alarms).await;
-        let state = o.state(fb.flatten());
+        let state = o.state(fb);
         if last_state.as_ref() != Some(&state) {
             alarms.output_state(state.clone()).await;
             last_state = Some(state);
         }
         tokio::select! {
-            c = source.changed() => if c.is_err() { return },
-            c = changed(&mut feedback) => if !c { feedback = None },
-            c = changed(&mut reset) => if !c { reset = None },
+            _ = wake.notified() => {}
             _ = retry.tick() => {}
         }
     }
@@ -366,11 +459,10 @@ async fn report(o: &mut Output, alarms: &PipelineHandle) {
         (None, true) => Some(format!(
             "{} {}: no position feedback from {}",
             o.target(),
-            if o.operated { "operated" } else { "released" },
-            o.spec
-                .feedback
+            if o.operated() { "operated" } else { "released" },
+            o.feedback
                 .as_ref()
-                .map(|f| format!("{}.{}", f.at.device, f.at.point))
+                .map(|(f, _)| format!("{}.{}", f.at.device, f.at.point))
                 .unwrap_or_default()
         )),
         (None, false) => None,
@@ -392,9 +484,17 @@ async fn report(o: &mut Output, alarms: &PipelineHandle) {
     }
 }
 
-/// A linkage that failed is an alarm at the linkage's own level, on the point it follows.
+/// A linkage that failed is an alarm at the most severe level of the output's rules, on
+/// the point of the first rule (the label names the output).
 fn failure_event(o: &Output, kind: EventKind, why: Option<String>) -> AlarmEvent {
     let raised = kind == EventKind::Raise;
+    let level = o
+        .rules
+        .iter()
+        .map(|r| r.spec.level)
+        .max()
+        .unwrap_or(Level::Red);
+    let first = o.rules.first();
     AlarmEvent {
         envelope: Envelope {
             v: hazgate_wire::VERSION,
@@ -404,11 +504,11 @@ fn failure_event(o: &Output, kind: EventKind, why: Option<String>) -> AlarmEvent
         },
         event: kind,
         condition: Condition::LinkageFailed,
-        device: Some(o.device.clone()),
-        point: Some(o.point.clone()),
+        device: first.map(|r| r.device.clone()),
+        point: first.map(|r| r.point.clone()),
         hazard_source: None,
-        level: raised.then_some(o.spec.level),
-        previous: (!raised).then_some(o.spec.level),
+        level: raised.then_some(level),
+        previous: (!raised).then_some(level),
         value: None,
         limit: None,
         unit: None,
@@ -420,11 +520,12 @@ fn failure_event(o: &Output, kind: EventKind, why: Option<String>) -> AlarmEvent
 #[cfg(test)]
 mod tests {
     use super::*;
-    use firmware_config::alarm::{Feedback, Release};
+    use firmware_config::alarm::Release;
     use Level::*;
 
-    fn output(release: Option<Release>, latch: bool) -> Output {
-        Output {
+    fn rule(release: Option<Release>, latch: bool) -> Rule {
+        let (_tx, seen) = watch::channel(Seen::default());
+        Rule {
             device: "CH4-01".into(),
             point: "CH4".into(),
             spec: Linkage {
@@ -436,19 +537,14 @@ mod tests {
                 release,
                 latch,
                 reset: None,
-                feedback: None::<Feedback>,
+                feedback: None,
                 fail_safe: false,
             },
-            unit: 1,
-            write: coil,
-            address: 4,
+            seen,
+            reset: None,
+            reset_was_on: false,
             operated: false,
             latched: false,
-            applied: None,
-            written_at: None,
-            write_error: None,
-            feedback_missing: false,
-            alarmed: false,
         }
     }
 
@@ -460,30 +556,10 @@ mod tests {
         }
     }
 
-    /// 故障闭锁: a fail-safe power cut acts on a failed or silent sensor too; a plain one
-    /// does not (a detector that merely stops answering operates nothing by itself).
-    #[test]
-    fn a_fail_safe_output_acts_on_a_failed_sensor() {
-        let silent = Seen {
-            level: None,
-            value: None,
-            fault: true,
-        };
-        let mut plain = output(Some(Release::Below(1.0)), false);
-        plain.step(silent, false);
-        assert!(!plain.operated);
-        let mut safe = output(Some(Release::Below(1.0)), false);
-        safe.spec.fail_safe = true;
-        safe.step(silent, false);
-        assert!(safe.operated, "cut while the sensor is silent");
-        safe.step(seen(None, 0.3), false);
-        assert!(!safe.operated, "restored once it answers with a safe value");
-    }
-
     /// AQ 1029 at a coal face: cut at 1.5 %CH4, stay cut at 1.2, restore below 1.0.
     #[test]
     fn methane_power_is_restored_only_below_its_release_threshold() {
-        let mut o = output(Some(Release::Below(1.0)), false);
+        let mut r = rule(Some(Release::Below(1.0)), false);
         let ramp = [
             (None, 0.8, false),
             (Some(Yellow), 1.2, false),
@@ -493,43 +569,84 @@ mod tests {
             (None, 0.9, false),
         ];
         for (level, value, operated) in ramp {
-            o.step(seen(level, value), false);
-            assert_eq!(o.operated, operated, "at {value}");
+            r.step(seen(level, value), false);
+            assert_eq!(r.operated, operated, "at {value}");
         }
         // No value (a failed sensor) is never safe: stays operated.
-        let mut o = output(Some(Release::Below(1.0)), false);
-        o.step(seen(Some(Red), 1.6), false);
-        o.step(
-            Seen {
-                level: None,
-                value: None,
-                fault: false,
-            },
-            false,
-        );
-        assert!(o.operated);
+        let mut r = rule(Some(Release::Below(1.0)), false);
+        r.step(seen(Some(Red), 1.6), false);
+        r.step(Seen::default(), false);
+        assert!(r.operated);
     }
 
     #[test]
     fn without_a_release_threshold_it_follows_the_level() {
-        let mut o = output(None, false);
-        o.step(seen(Some(Red), 60.0), false);
-        assert!(o.operated);
-        o.step(seen(Some(Yellow), 40.0), false);
-        assert!(!o.operated);
+        let mut r = rule(None, false);
+        r.step(seen(Some(Red), 60.0), false);
+        assert!(r.operated);
+        r.step(seen(Some(Yellow), 40.0), false);
+        assert!(!r.operated);
     }
 
     #[test]
-    fn a_latched_output_waits_for_a_reset_once_the_condition_is_gone() {
-        let mut o = output(None, true);
-        o.step(seen(Some(Red), 60.0), false);
-        o.step(seen(None, 5.0), false);
-        assert!(o.operated && o.latched, "stays closed after the clear");
+    fn a_latched_rule_waits_for_a_reset_once_the_condition_is_gone() {
+        let mut r = rule(None, true);
+        r.step(seen(Some(Red), 60.0), false);
+        r.step(seen(None, 5.0), false);
+        assert!(r.operated && r.latched, "stays closed after the clear");
         // A reset while still red does nothing.
-        let mut p = output(None, true);
+        let mut p = rule(None, true);
         p.step(seen(Some(Red), 60.0), true);
         assert!(p.operated && p.latched);
-        o.step(seen(None, 5.0), true);
-        assert!(!o.operated && !o.latched, "released by the reset");
+        r.step(seen(None, 5.0), true);
+        assert!(!r.operated && !r.latched, "released by the reset");
+    }
+
+    /// 故障闭锁: a fail-safe power cut acts on a failed or silent sensor too; a plain one
+    /// does not (a detector that merely stops answering operates nothing by itself).
+    #[test]
+    fn a_fail_safe_rule_acts_on_a_failed_sensor() {
+        let silent = Seen {
+            level: None,
+            value: None,
+            fault: true,
+        };
+        let mut plain = rule(Some(Release::Below(1.0)), false);
+        plain.step(silent, false);
+        assert!(!plain.operated);
+        let mut safe = rule(Some(Release::Below(1.0)), false);
+        safe.spec.fail_safe = true;
+        safe.step(silent, false);
+        assert!(safe.operated, "cut while the sensor is silent");
+        safe.step(seen(None, 0.3), false);
+        assert!(!safe.operated, "restored once it answers with a safe value");
+    }
+
+    /// A beacon two detectors drive stays on until the last one releases it.
+    #[test]
+    fn an_output_is_operated_while_any_of_its_rules_is() {
+        let mut o = Output {
+            device: "RO-01".into(),
+            point: "DO1".into(),
+            unit: 1,
+            write: coil,
+            address: 0,
+            on: 1.0,
+            off: 0.0,
+            rules: vec![rule(None, false), rule(None, false)],
+            feedback: None,
+            applied: None,
+            written_at: None,
+            write_error: None,
+            feedback_missing: false,
+            alarmed: false,
+        };
+        o.rules[0].step(seen(Some(Red), 60.0), false);
+        o.rules[1].step(seen(Some(Red), 60.0), false);
+        assert_eq!(o.desired(), 1.0);
+        o.rules[0].step(seen(None, 5.0), false);
+        assert_eq!(o.desired(), 1.0, "the other detector still holds it");
+        o.rules[1].step(seen(None, 5.0), false);
+        assert_eq!(o.desired(), 0.0);
     }
 }
