@@ -261,6 +261,24 @@ impl DeviceSim {
                 encode_point(bank, &self.points[i], v, decimals);
             }
         }
+        self.follow(st);
+    }
+
+    /// Points that follow another (a limit switch its valve's output) take its value as
+    /// served now, unless a scenario, an operator or a fault drives them.
+    fn follow(&self, st: &mut DeviceState) {
+        for (i, p) in self.points.iter().enumerate() {
+            let Some(j) = p.simulate.follows else {
+                continue;
+            };
+            let s = &st.points[i];
+            if s.written || s.fault.is_some() || s.signal.drive != Drive::Profile {
+                continue;
+            }
+            if let Some(v) = self.read(st, j).value {
+                encode_point(&mut st.bank, p, v, None);
+            }
+        }
     }
 
     /// Decodes a point from the registers served right now.

@@ -98,6 +98,7 @@ mod tests {
             noise,
             daily,
             per_second,
+            follows: None,
         }
     }
 

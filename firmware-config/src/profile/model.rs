@@ -116,6 +116,9 @@ pub struct Simulate {
     pub daily: f64,
     /// Increase per second, for counters (rain gauges, totals).
     pub per_second: f64,
+    /// Index of another point of the device whose value this one takes (a feedback input
+    /// follows its output); the simulator applies it, the gateway ignores it.
+    pub follows: Option<usize>,
 }
 
 /// Another point of the same device that feeds this one (decimals, unit code, status).

@@ -49,6 +49,9 @@ pub struct RawSimulate {
     pub noise: Option<f64>,
     pub daily: Option<f64>,
     pub per_second: Option<f64>,
+    /// Another point of the device whose value this one takes (a valve's limit switch
+    /// follows its output), for the simulator.
+    pub follows: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -127,6 +130,7 @@ impl RawPoint {
                     noise: o.noise.or(b.noise),
                     daily: o.daily.or(b.daily),
                     per_second: o.per_second.or(b.per_second),
+                    follows: o.follows.clone().or_else(|| b.follows.clone()),
                 }),
                 (o, b) => o.clone().or_else(|| b.clone()),
             },

@@ -207,6 +207,7 @@ fn resolve_one(
         noise: sim.noise.unwrap_or(0.0).abs(),
         daily: sim.daily.unwrap_or(0.0),
         per_second: sim.per_second.unwrap_or(0.0),
+        follows: None,
     };
     // The unit travels in every reading and becomes a store tag: judged by the same rule
     // as the central ingest, which would refuse every reading of this point otherwise.
@@ -430,7 +431,26 @@ fn link_helpers(
         let decimals = link("decimals_from", &raw.decimals_from, false);
         let unit = link("unit_from", &raw.unit_from, false);
         let status = link("status_from", &raw.status_from, true);
+        let follows = raw
+            .simulate
+            .as_ref()
+            .and_then(|s| s.follows.as_ref())
+            .and_then(|f| match index.get(f.get_ref()) {
+                Some(&j) if j != i => Some(j),
+                _ => {
+                    diag.error(
+                        Some(f.span()),
+                        format!("{label}.simulate.follows"),
+                        format!(
+                            "no other point \"{}\" in this device to follow",
+                            f.get_ref()
+                        ),
+                    );
+                    None
+                }
+            });
         let p = &mut points[i];
+        p.simulate.follows = follows;
         p.decimals_from = decimals;
         p.unit_from = unit;
         p.status_from = status;
