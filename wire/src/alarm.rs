@@ -79,7 +79,12 @@ pub struct AlarmEvent {
     /// The new level; `null` after a clear.
     pub level: Option<Level>,
     pub previous: Option<Level>,
+    /// The reading's value at emission (after any on- or off-delay).
     pub value: Option<f64>,
+    /// The value that crossed into this level (for a limit: the reading at which the
+    /// level was first reached, before the delay ran); absent where it is `value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crossed: Option<f64>,
     pub limit: Option<f64>,
     pub unit: Option<Arc<str>>,
     pub label: Option<String>,
@@ -98,6 +103,9 @@ pub struct ActiveAlarm {
     /// Since when (ms UTC).
     pub since: i64,
     pub value: Option<f64>,
+    /// The value that crossed into this level; absent where it is `value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crossed: Option<f64>,
     pub limit: Option<f64>,
     pub unit: Option<Arc<str>>,
     pub label: Option<String>,

@@ -250,6 +250,7 @@ mod tests {
             level: Some(Level::Red),
             previous: None,
             value: Some(1.0),
+            crossed: None,
             limit: Some(0.5),
             unit: None,
             label: Some("二级报警".into()),

@@ -510,6 +510,7 @@ fn failure_event(o: &Output, kind: EventKind, why: Option<String>) -> AlarmEvent
         level: raised.then_some(level),
         previous: (!raised).then_some(level),
         value: None,
+        crossed: None,
         limit: None,
         unit: None,
         label: Some(why.unwrap_or_else(|| format!("{} written and confirmed again", o.target()))),

@@ -63,6 +63,9 @@ pub struct Transition {
     pub level: Option<Level>,
     /// The reading's value (for a rate, the change); `None` when it had none.
     pub value: Option<f64>,
+    /// The value that crossed into the new level (limits: the reading at which the level
+    /// was first reached, before the delay); otherwise the same as `value`.
+    pub crossed: Option<f64>,
     /// The limit of the new level, or of the cleared one (for a rate, the change).
     pub limit: Option<f64>,
     /// The label of that limit.
@@ -80,6 +83,7 @@ pub struct Active {
     pub since: i64,
     /// The value, limit and label of the event that set this level.
     pub value: Option<f64>,
+    pub crossed: Option<f64>,
     pub limit: Option<f64>,
     pub label: Option<String>,
 }
@@ -90,6 +94,8 @@ struct Raised {
     level: Level,
     since: i64,
     value: Option<f64>,
+    #[serde(default)]
+    crossed: Option<f64>,
     limit: Option<f64>,
     label: Option<String>,
 }
@@ -124,6 +130,11 @@ struct LimitState {
     up: [i64; 4],
     /// `down[k]`: since when the raw level has been at most k (`NEVER`: it is not).
     down: [i64; 4],
+    /// The values at which `up` and `down` started: what an event reports as crossed.
+    #[serde(default)]
+    up_value: [f64; 4],
+    #[serde(default)]
+    down_value: [f64; 4],
     active: Option<Raised>,
 }
 
@@ -134,6 +145,8 @@ impl LimitState {
             raw: 0,
             up: [NEVER; 4],
             down: [EVER; 4],
+            up_value: [0.0; 4],
+            down_value: [0.0; 4],
             active: None,
         }
     }
@@ -325,6 +338,7 @@ fn raise(
         previous,
         level: Some(level),
         value: says.value,
+        crossed: says.value,
         limit: says.limit,
         label: label.clone(),
         ts,
@@ -333,6 +347,7 @@ fn raise(
         level,
         since: ts,
         value: says.value,
+        crossed: says.value,
         limit: says.limit,
         label,
     });
@@ -352,6 +367,7 @@ fn clear(
             previous: Some(r.level),
             level: None,
             value,
+            crossed: value,
             limit: r.limit,
             label: r.label,
             ts,
@@ -607,19 +623,21 @@ impl PointAlarm {
         st.inforce = inforce;
         if raw != st.raw {
             for k in 1..=4u8 {
-                let since = &mut st.up[usize::from(k - 1)];
+                let i = usize::from(k - 1);
                 if raw < k {
-                    *since = NEVER;
-                } else if *since == NEVER {
-                    *since = clock;
+                    st.up[i] = NEVER;
+                } else if st.up[i] == NEVER {
+                    st.up[i] = clock;
+                    st.up_value[i] = x;
                 }
             }
             for k in 0..4u8 {
-                let since = &mut st.down[usize::from(k)];
+                let i = usize::from(k);
                 if raw > k {
-                    *since = NEVER;
-                } else if *since == NEVER {
-                    *since = clock;
+                    st.down[i] = NEVER;
+                } else if st.down[i] == NEVER {
+                    st.down[i] = clock;
+                    st.down_value[i] = x;
                 }
             }
             st.raw = raw;
@@ -636,8 +654,15 @@ impl PointAlarm {
         } else {
             (raw..now).find(|&k| clock.saturating_sub(st.down[usize::from(k)]) >= at.off)
         };
+        // What crossed: the value at which the level now reached was first reached (up),
+        // or at which the value first fell to it (down) — not the value after the delay.
+        let crossed = match target {
+            Some(k) if k > now => st.up_value[usize::from(k - 1)],
+            Some(k) => st.down_value[usize::from(k)],
+            None => x,
+        };
         match target {
-            None => {}
+            None => return,
             Some(0) => clear(&mut st.active, Condition::Limit, Some(x), ts, out),
             Some(k) => {
                 let level = Level::ALL[usize::from(k - 1)];
@@ -649,6 +674,12 @@ impl PointAlarm {
                 };
                 raise(&mut st.active, Condition::Limit, level, ts, says, out);
             }
+        }
+        if let Some(t) = out.last_mut() {
+            t.crossed = Some(crossed);
+        }
+        if let Some(a) = &mut st.active {
+            a.crossed = Some(crossed);
         }
     }
 
@@ -718,6 +749,7 @@ impl PointAlarm {
                     level: r.level,
                     since: r.since,
                     value: r.value,
+                    crossed: r.crossed,
                     limit: r.limit,
                     label: r.label.clone(),
                 })

@@ -130,6 +130,7 @@ mod tests {
             level: Some(Level::Red),
             previous: None,
             value: Some(f64::INFINITY),
+            crossed: None,
             limit: None,
             unit: Some("\u{7}".into()),
             label: Some("x".repeat(300)),

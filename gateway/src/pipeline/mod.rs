@@ -361,6 +361,7 @@ impl Pipeline {
                         level,
                         since: event.ts,
                         value: event.value,
+                        crossed: event.crossed,
                         limit: event.limit,
                         unit: event.unit.clone(),
                         label: event.label.clone(),
@@ -393,6 +394,7 @@ impl Pipeline {
             level: failed.then_some(STORE_FAILED_LEVEL),
             previous: (!failed).then_some(STORE_FAILED_LEVEL),
             value: None,
+            crossed: None,
             limit: None,
             unit: None,
             label: Some(if failed {

@@ -54,6 +54,7 @@ mod tests {
             level,
             since: i as i64,
             value: None,
+            crossed: None,
             limit: None,
             unit: None,
             label: None,

@@ -88,6 +88,9 @@ pub fn alarm(buf: &mut Vec<u8>, a: &AlarmEvent) -> usize {
     if let Some(x) = a.value {
         let _ = write!(buf, ",value={x}");
     }
+    if let Some(x) = a.crossed {
+        let _ = write!(buf, ",crossed={x}");
+    }
     if let Some(x) = a.limit {
         let _ = write!(buf, ",limit={x}");
     }
@@ -188,6 +191,7 @@ mod tests {
             level: Some(Level::Red),
             previous: None,
             value: Some(52.0),
+            crossed: None,
             limit: Some(50.0),
             unit: None,
             label: Some("二级 报警".into()),
@@ -274,6 +278,7 @@ mod tests {
                 level: None,
                 previous: Some(Level::Yellow),
                 value: None,
+                crossed: None,
                 limit: None,
                 unit: None,
                 label: Some(label.clone()),

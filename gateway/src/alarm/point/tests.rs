@@ -545,6 +545,7 @@ fn serde_names() {
         previous: Some(Red),
         level: Some(Yellow),
         value: None,
+        crossed: None,
         limit: None,
         label: None,
         ts: 1,
@@ -553,4 +554,31 @@ fn serde_names() {
     assert_eq!(j["condition"], "comm_loss");
     assert_eq!(j["kind"], "deescalate");
     assert_eq!(j["previous"], "red");
+}
+
+/// An event reports both the value at emission and the value that crossed: after the
+/// 5 s off-delay the deescalate to yellow says 4.8 %LEL now, and 47 where it fell out of
+/// red (below 50 less the deadband of 2).
+#[test]
+fn an_event_carries_the_value_that_crossed_and_the_value_at_emission() {
+    let mut p = PointAlarm::new(leak());
+    let mut all = Vec::new();
+    for (t, v) in [
+        (0, 10.0),
+        (1, 55.0),
+        (2, 56.0),
+        (3, 57.0),
+        (4, 58.0),
+        (5, 47.0),
+    ] {
+        all.extend(good(&mut p, t * S, v));
+    }
+    for t in 6..=12 {
+        all.extend(good(&mut p, t * S, 4.8));
+    }
+    let raise = all.iter().find(|t| t.kind == Raise).unwrap();
+    assert_eq!(raise.crossed, Some(55.0), "crossed at 55: {raise:?}");
+    let down = all.iter().find(|t| t.kind == Deescalate).unwrap();
+    assert_eq!(down.value, Some(4.8), "{down:?}");
+    assert_eq!(down.crossed, Some(47.0), "{down:?}");
 }

@@ -77,7 +77,7 @@ function render() {
     el("td", {}, badge(a.level)), el("td", {}, a.site), el("td", {}, a.gateway),
     el("td", {}, a.hazard_source || ""), el("td", {}, where(a.device, a.point)),
     el("td", {}, a.condition + (a.label ? " · " + a.label : "")),
-    el("td", {}, num(a.value, a.unit)), el("td", {}, num(a.limit, a.unit)),
+    el("td", {}, num(a.crossed ?? a.value, a.unit)), el("td", {}, num(a.limit, a.unit)),
     el("td", {}, time(a.since)))));
   document.getElementById("no-alarms").hidden = alarms.length > 0;
 }
@@ -86,7 +86,7 @@ function liveAlarm(a) {
   const live = document.getElementById("live");
   live.prepend(el("li", { class: "event", "data-level": a.level || "none" },
     time(a.ts) + " ", badge(a.level), " " + a.event + " " + a.envelope_site_gateway + " ",
-    where(a.device, a.point) || a.hazard_source || "site", " " + a.condition + " " + num(a.value, a.unit)));
+    where(a.device, a.point) || a.hazard_source || "site", " " + a.condition + " " + num(a.crossed ?? a.value, a.unit)));
   while (live.children.length > 100) live.lastChild.remove();
   document.getElementById("no-live").hidden = true;
 }
