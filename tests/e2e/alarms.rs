@@ -527,3 +527,79 @@ fn an_output_that_cannot_be_written_is_an_alarm_until_it_is() {
         .unwrap();
     assert!(gw.stop(Duration::from_secs(10)));
 }
+
+/// GB 51108: an abnormal state is measured more often. A piezometer polled every 3 s is
+/// polled every 500 ms while one of its points is in a process alarm, and every 3 s again
+/// once it clears.
+#[test]
+fn a_device_in_alarm_is_polled_faster_until_it_clears() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path().join("mq")).unwrap();
+    let broker = Broker::start(&w.path().join("mq")).unwrap();
+    let site = w.write(
+        "site.toml",
+        &format!(
+            r#"
+[site]
+id = "T-FAST"
+gateway = "gw-fast"
+[uplink]
+broker = "{broker}"
+[store]
+dir = "store"
+sync_interval = "200ms"
+[[bus]]
+id = "tcp-1"
+tcp = {{ host = "127.0.0.1", port = {tcp} }}
+timeout = "150ms"
+[[device]]
+id = "PZ-1"
+bus = "tcp-1"
+unit = 1
+profile = "piezometer"
+poll = "3s"
+poll_in_alarm = "500ms"
+[device.points.BURIED_DEPTH.alarm]
+limits = [{{ below = 5.0, level = "yellow" }}]
+deadband = 0.1
+"#,
+            broker = broker.url(),
+            tcp = free_port()
+        ),
+    );
+    let sim = Sim::start(&site, &[]).unwrap();
+    let sub = Subscriber::start(broker.port, "hazard/+/+/telemetry").unwrap();
+    let _gw = Gateway::start(&site, &w.path().join("gw.log")).unwrap();
+    let depth_readings = |m: &[Received]| -> Vec<i64> {
+        m.iter()
+            .flat_map(|m| m.json()["readings"].as_array().cloned().unwrap_or_default())
+            .filter(|r| r["point"] == "BURIED_DEPTH")
+            .filter_map(|r| r["ts"].as_i64())
+            .collect()
+    };
+    let count_over = |secs: u64| {
+        let before = depth_readings(&sub.snapshot()).len();
+        std::thread::sleep(Duration::from_secs(secs));
+        depth_readings(&sub.snapshot()).len() - before
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let calm = count_over(6);
+    assert!(calm <= 3, "every 3 s while calm: {calm} readings in 6 s");
+    sim.ctl(json!({"device": "PZ-1", "point": "BURIED_DEPTH", "set": 4.0}))
+        .unwrap();
+    // Picked up at the next 3 s poll; from then on every 500 ms.
+    std::thread::sleep(Duration::from_secs(4));
+    let abnormal = count_over(6);
+    assert!(
+        abnormal >= 9,
+        "every 500 ms in alarm: {abnormal} readings in 6 s"
+    );
+    sim.ctl(json!({"device": "PZ-1", "point": "BURIED_DEPTH", "set": 8.0}))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let again = count_over(6);
+    assert!(
+        again <= 3,
+        "every 3 s once cleared: {again} readings in 6 s"
+    );
+}

@@ -224,6 +224,8 @@ pub struct Device {
     /// Index into `SiteConfig::hazard_sources`.
     pub hazard_source: Option<usize>,
     pub poll: Duration,
+    /// The poll interval while any of its points is in a process alarm.
+    pub poll_in_alarm: Option<Duration>,
     pub timeout: Duration,
     pub max_registers: u16,
     pub max_bits: u16,

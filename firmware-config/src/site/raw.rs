@@ -118,6 +118,9 @@ pub struct RawDevice {
     pub profile: Spanned<String>,
     pub hazard_source: Option<Spanned<String>>,
     pub poll: Spanned<Interval>,
+    /// Faster polling while any of the device's points is in a process alarm (GB 51108:
+    /// abnormal states are measured more often).
+    pub poll_in_alarm: Option<Spanned<Interval>>,
     pub timeout: Option<Spanned<Interval>>,
     /// Largest read this device accepts, when smaller than its profile says.
     pub max_registers: Option<Spanned<i64>>,

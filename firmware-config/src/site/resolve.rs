@@ -212,6 +212,21 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
                 format!("{} is outside 50ms ..= 24h", format_duration(poll)),
             );
         }
+        let poll_in_alarm = d.poll_in_alarm.as_ref().map(|p| {
+            let v = p.get_ref().0;
+            if !(MIN_POLL..=poll).contains(&v) {
+                diag.error(
+                    Some(p.span()),
+                    format!("{label}.poll_in_alarm"),
+                    format!(
+                        "{} must lie within 50ms ..= the device's poll ({})",
+                        format_duration(v),
+                        format_duration(poll)
+                    ),
+                );
+            }
+            v
+        });
         let bus_timeout_given = raw
             .buses
             .iter()
@@ -307,6 +322,7 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
             profile: Arc::new(profile.clone()),
             hazard_source,
             poll,
+            poll_in_alarm,
             timeout,
             max_registers,
             max_bits: profile.max_bits,

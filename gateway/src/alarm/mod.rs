@@ -3,6 +3,7 @@
 //! survives a restart (`snapshot`). The engine runs in the store task, so an alarm event
 //! is in the synced alarm lane before anything reports it.
 
+pub mod abnormal;
 pub mod linkage;
 pub mod point;
 pub mod rollup;
@@ -198,6 +199,15 @@ impl AlarmEngine {
         let fault = a.condition(Condition::CommLoss).is_some()
             || a.condition(Condition::SensorFault).is_some();
         (process(a), fault)
+    }
+
+    /// Devices with a point in a process alarm (limits, rate).
+    pub fn abnormal_devices(&self) -> std::collections::HashSet<Arc<str>> {
+        self.points
+            .iter()
+            .filter(|p| process(&p.alarm).is_some())
+            .map(|p| p.device.clone())
+            .collect()
     }
 
     /// Every point's process level, to set linkage outputs right at start.

@@ -60,6 +60,7 @@ pub struct Daemon {
     clock: Arc<ClockWatch>,
     status: watch::Sender<StatusInfo>,
     state: watch::Receiver<Option<Arc<StateMessage>>>,
+    abnormal: Arc<crate::alarm::abnormal::Abnormal>,
     metrics_server: Option<JoinHandle<()>>,
 }
 
@@ -155,6 +156,7 @@ impl Daemon {
             }
         };
         let (readings, readings_rx) = mpsc::channel(READINGS_QUEUE);
+        let abnormal = Arc::new(crate::alarm::abnormal::Abnormal::default());
         let (pipeline, state, pipeline_task) = crate::pipeline::spawn(
             crate::pipeline::Parts {
                 site: site.clone(),
@@ -164,6 +166,7 @@ impl Daemon {
                 store: store_handle.clone(),
                 metrics: metrics.clone(),
                 clock: clock.clone(),
+                abnormal: abnormal.clone(),
             },
             readings_rx,
             site.store.sync_interval,
@@ -197,6 +200,7 @@ impl Daemon {
             clock,
             status,
             state,
+            abnormal,
             metrics_server,
         };
         daemon.start_pollers().await;
@@ -223,6 +227,7 @@ impl Daemon {
                 self.metrics.clone(),
                 stop_rx.clone(),
                 write_rx,
+                self.abnormal.clone(),
             )));
         }
         // Linkage outputs write through the bus tasks just started.

@@ -94,6 +94,8 @@ pub struct Parts {
     pub store: StoreHandle,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<ClockWatch>,
+    /// Where the pollers learn which devices are abnormal (faster polling).
+    pub abnormal: Arc<crate::alarm::abnormal::Abnormal>,
 }
 
 struct Pipeline {
@@ -111,6 +113,7 @@ struct Pipeline {
     state: watch::Sender<Option<Arc<StateMessage>>>,
     snapshots: watch::Sender<Option<Arc<snapshot::Snapshot>>>,
     clock: Arc<ClockWatch>,
+    abnormal: Arc<crate::alarm::abnormal::Abnormal>,
     metrics: Arc<Metrics>,
     /// The gateway's store_failed alarm is raised.
     store_failed: bool,
@@ -146,6 +149,7 @@ pub fn spawn(
         state,
         snapshots,
         clock: parts.clock,
+        abnormal: parts.abnormal,
         metrics: parts.metrics,
         store_failed: false,
         clock_ok: true,
@@ -200,8 +204,10 @@ impl Pipeline {
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut store_failed = self.store.failed.clone();
         let mut commands_open = true;
-        // A new site shows its level (calm) at once, not at its first alarm.
+        // A new site shows its level (calm) at once, not at its first alarm; a restored
+        // alarm keeps its device on the faster poll.
         self.publish_state();
+        self.abnormal.set(self.alarms.abnormal_devices());
         loop {
             tokio::select! {
                 biased;
@@ -250,6 +256,7 @@ impl Pipeline {
             }
             Command::Reconfigure(site) => {
                 self.alarms = AlarmEngine::new(&site, Some(self.alarms.snapshot()));
+                self.abnormal.set(self.alarms.abnormal_devices());
                 self.publish_state();
             }
         }
@@ -309,6 +316,9 @@ impl Pipeline {
             return;
         }
         let changes = self.alarms.take_changes();
+        if !changes.is_empty() {
+            self.abnormal.set(self.alarms.abnormal_devices());
+        }
         if let (Some(linkage), false) = (&self.linkage, changes.is_empty()) {
             linkage.set(&changes);
         }

@@ -26,6 +26,8 @@ struct Scheduled {
     decoder: DeviceDecoder,
     poll: Duration,
     next_due: Instant,
+    /// When it was last polled: the faster interval while abnormal counts from here.
+    last_polled: Option<Instant>,
     /// Consecutive cycles in which the device could not be reached.
     failures: u32,
     retry_at: Option<Instant>,
@@ -40,6 +42,18 @@ pub fn backoff(poll: Duration, failures: u32) -> Duration {
     (poll * factor).min(MAX_BACKOFF.max(poll))
 }
 
+impl Scheduled {
+    /// When it is due: its own grid, or sooner at `poll_in_alarm` while abnormal.
+    fn due(&self, abnormal: &crate::alarm::abnormal::Abnormal) -> Instant {
+        match (self.device.poll_in_alarm, self.last_polled) {
+            (Some(fast), Some(last)) if abnormal.contains(&self.device.id) => {
+                self.next_due.min(last + fast)
+            }
+            _ => self.next_due,
+        }
+    }
+}
+
 /// Polls the devices of one bus until `stop` turns true, sending each cycle's readings.
 /// Writes (linkage outputs) arrive on `writes` and go out between polls, first in line.
 pub async fn run_bus(
@@ -49,6 +63,7 @@ pub async fn run_bus(
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
     mut writes: mpsc::Receiver<crate::alarm::linkage::WriteRequest>,
+    abnormal: Arc<crate::alarm::abnormal::Abnormal>,
 ) {
     let mut link = BusLink::new(bus.link.clone());
     let start = Instant::now();
@@ -60,6 +75,7 @@ pub async fn run_bus(
                 decoder: DeviceDecoder::new(&d, &plan),
                 poll: d.poll,
                 next_due: start,
+                last_polled: None,
                 failures: 0,
                 retry_at: None,
                 last_error: None,
@@ -73,17 +89,20 @@ pub async fn run_bus(
     let pause = bus.gap + link.frame_silence();
     loop {
         let i = (0..devices.len())
-            .min_by_key(|&i| devices[i].next_due)
+            .min_by_key(|&i| devices[i].due(&abnormal))
             .expect("not empty");
+        let due = devices[i].due(&abnormal);
         tokio::select! {
             biased;
             _ = stop.changed() => return,
+            // A device turned abnormal (or normal): its interval changed.
+            _ = abnormal.changed.notified() => continue,
             Some(w) = writes.recv() => {
                 let result = link.call(w.unit, &w.request, bus.timeout).await.map(|_| ());
                 let _ = w.reply.send(result);
                 continue;
             }
-            _ = sleep_until(devices[i].next_due) => {}
+            _ = sleep_until(due) => {}
         }
         if *stop.borrow() {
             return;
@@ -168,7 +187,13 @@ pub async fn run_bus(
             return;
         }
         // Next slot on the device's own grid: no drift, and an overrun skips, never queues.
+        // A faster poll while abnormal comes between slots and leaves the grid alone.
         let d = &mut devices[i];
+        let early = Instant::now() < d.next_due;
+        d.last_polled = Some(Instant::now());
+        if early {
+            continue;
+        }
         d.next_due += d.poll;
         let now = Instant::now();
         if d.next_due <= now {
