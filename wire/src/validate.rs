@@ -125,20 +125,37 @@ pub fn alarm_event(a: &AlarmEvent) -> Result<(), Invalid> {
             ))
         }
     }
-    if let Some(h) = &a.hazard_source {
-        id("hazard source", h)?;
-    }
     if (a.event == EventKind::Clear) != a.level.is_none() {
         return Err(Invalid::Contradiction(
             "a clear must have no level, and any other event a level",
         ));
     }
-    number("value", a.value)?;
-    number("limit", a.limit)?;
-    if let Some(u) = &a.unit {
+    what_it_says(
+        a.hazard_source.as_deref(),
+        [a.value, a.crossed, a.limit],
+        a.unit.as_deref(),
+        a.label.as_deref(),
+    )
+}
+
+/// What an alarm event and an active alarm both say: the hazard source, the numbers
+/// (value, crossed, limit), unit and label.
+fn what_it_says(
+    hazard_source: Option<&str>,
+    numbers: [Option<f64>; 3],
+    u: Option<&str>,
+    l: Option<&str>,
+) -> Result<(), Invalid> {
+    if let Some(h) = hazard_source {
+        id("hazard source", h)?;
+    }
+    for (what, x) in ["value", "crossed", "limit"].into_iter().zip(numbers) {
+        number(what, x)?;
+    }
+    if let Some(u) = u {
         unit(u)?;
     }
-    if let Some(l) = &a.label {
+    if let Some(l) = l {
         label(l)?;
     }
     Ok(())
@@ -152,17 +169,12 @@ pub fn state(s: &State) -> Result<(), Invalid> {
     for a in &s.alarms {
         id("device", &a.device)?;
         id("point", &a.point)?;
-        if let Some(h) = &a.hazard_source {
-            id("hazard source", h)?;
-        }
-        number("value", a.value)?;
-        number("limit", a.limit)?;
-        if let Some(u) = &a.unit {
-            unit(u)?;
-        }
-        if let Some(l) = &a.label {
-            label(l)?;
-        }
+        what_it_says(
+            a.hazard_source.as_deref(),
+            [a.value, a.crossed, a.limit],
+            a.unit.as_deref(),
+            a.label.as_deref(),
+        )?;
     }
     Ok(())
 }

@@ -58,6 +58,7 @@ pub fn repair_event(e: &mut AlarmEvent) -> Option<validate::Invalid> {
         e.label = (!clean.is_empty()).then_some(clean);
     }
     e.value = e.value.filter(|x| x.is_finite());
+    e.crossed = e.crossed.filter(|x| x.is_finite());
     e.limit = e.limit.filter(|x| x.is_finite());
     Some(problem)
 }
