@@ -41,6 +41,7 @@ impl Rng {
 /// A gas detector channel as a site would configure it (GB/T 50493: 25 / 50 %LEL).
 fn gas_spec() -> AlarmSpec {
     AlarmSpec {
+        unit: Some("%LEL".into()),
         limits: vec![
             Limit {
                 direction: Direction::Above,

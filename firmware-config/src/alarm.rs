@@ -123,6 +123,11 @@ pub struct Feedback {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmSpec {
+    /// The unit the limits, deadband and rate are in: the point's unit unless the alarm
+    /// table states its own, which must then be the point's (`check` refuses a ladder in
+    /// %LEL on a head that reports ppm). A reading in another unit at run time (a unit-code
+    /// register) is not judged against the limits: it is a sensor fault.
+    pub unit: Option<String>,
     /// Sorted by severity within each direction.
     pub limits: Vec<Limit>,
     pub deadband: f64,

@@ -857,6 +857,29 @@ linkage = [
         line: 17,
     },
     Case {
+        name: "an H2S head in ppm left with the combustible ladder in %LEL",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15020 }
+
+[[device]]
+id = "GD-102"
+bus = "tcp-1"
+unit = 2
+profile = "gas-detector-4ch"
+poll = "1s"
+
+[device.points.CH3]
+unit = "ppm"
+"#,
+        expect: "the limits are in \"%LEL\" but the point reports \"ppm\"",
+        line: 18,
+    },
+    Case {
         name: "store too small",
         toml: r#"[site]
 id = "HB-420100-0001"
@@ -1018,6 +1041,13 @@ poll = "1s"
 [device.points.CH3]
 unit = "ppm"
 range = [0.0, 100.0]
+
+# An H2S head: its ladder restated in ppm (100 / 200 % of the MAC of 10 mg/m3).
+[device.points.CH3.alarm]
+limits = [
+  { above = 7.2, level = "yellow", label = "一级报警" },
+  { above = 14.4, level = "red", label = "二级报警" },
+]
 
 [[device]]
 id = "PT-101"

@@ -96,6 +96,7 @@ fn spec() -> impl Strategy<Value = AlarmSpec> {
     )
         .prop_map(
             |(limits, deadband, on, off, rate, comm, fault, range)| AlarmSpec {
+                unit: None,
                 limits,
                 deadband,
                 on_delay: Duration::from_millis(on as u64),

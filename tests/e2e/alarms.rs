@@ -603,3 +603,45 @@ deadband = 0.1
         "every 3 s once cleared: {again} readings in 6 s"
     );
 }
+
+/// A channel whose unit-code register switches to ppm is not judged against its %LEL
+/// ladder: 30 "ppm" raises no gas alarm, but a sensor fault until the unit is right.
+#[test]
+fn a_reading_in_another_unit_than_the_limits_is_a_sensor_fault_not_a_gas_alarm() {
+    let r = rig();
+    let _gw = Gateway::start(&r.site, &r.w.path().join("gw.log")).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    r.sim
+        .ctl(json!({"device": "GD-101", "point": "CH1_UNIT", "set": 1.0}))
+        .unwrap();
+    r.sim
+        .ctl(json!({"device": "GD-101", "point": "CH1", "set": 30.0}))
+        .unwrap();
+    r.sub
+        .wait_for(Duration::from_secs(10), "sensor fault", |m| {
+            has(
+                &alarms(m, &r.schemas),
+                "GD-101",
+                "CH1",
+                "sensor_fault",
+                "raise",
+            )
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let events = alarms(&r.sub.snapshot(), &r.schemas);
+    assert!(
+        !has(&events, "GD-101", "CH1", "limit", "raise"),
+        "30 ppm judged against 25 %LEL: {events:#?}"
+    );
+    r.sim
+        .ctl(json!({"device": "GD-101", "point": "CH1_UNIT", "set": 4.0}))
+        .unwrap();
+    r.sub
+        .wait_for(Duration::from_secs(10), "the unit right again", |m| {
+            let e = alarms(m, &r.schemas);
+            has(&e, "GD-101", "CH1", "sensor_fault", "clear")
+                && has(&e, "GD-101", "CH1", "limit", "raise")
+        })
+        .unwrap();
+}

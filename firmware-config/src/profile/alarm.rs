@@ -75,6 +75,8 @@ pub struct RawFeedback {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlarm {
+    /// The unit the limits are in; the point's own unit when not given.
+    pub unit: Option<Spanned<String>>,
     #[serde(default)]
     pub limits: Vec<RawLimit>,
     pub deadband: Option<f64>,
@@ -259,6 +261,7 @@ pub fn resolve_alarm(
         return None;
     }
     Some(AlarmSpec {
+        unit: a.unit.as_ref().map(|u| u.get_ref().clone()),
         limits,
         deadband,
         on_delay,

@@ -39,6 +39,8 @@ struct Tracked {
     unit: Option<Arc<str>>,
     /// The monitored item the GB 39496 roll-up counts the point in.
     item: Option<Arc<str>>,
+    /// The last reading came in another unit than the limits (logged once per episode).
+    unit_mismatch: bool,
     source: Option<usize>,
     source_id: Option<Arc<str>>,
 }
@@ -91,6 +93,7 @@ impl AlarmEngine {
                     point,
                     unit: p.unit.as_deref().map(Into::into),
                     item: p.item.as_deref().map(Into::into),
+                    unit_mismatch: false,
                     source: d.hazard_source,
                     source_id,
                 });
@@ -129,7 +132,23 @@ impl AlarmEngine {
             };
             let t = &mut self.points[i];
             let value = r.value.as_ref().and_then(|v| v.as_f64());
-            let transitions = t.alarm.evaluate_timed(r.ts, clock, value, &r.quality);
+            // A device that reports another unit than its limits are in (a unit-code
+            // register) cannot be judged against them: for the alarm, a sensor fault.
+            let mismatch = match (&t.alarm.spec().unit, &r.unit) {
+                (Some(limits), Some(reported)) if **reported != **limits => {
+                    Some(hazgate_wire::Quality::bad(
+                        hazgate_wire::Reason::UnknownUnit,
+                        format!("the device reports {reported}, the limits are in {limits}"),
+                    ))
+                }
+                _ => None,
+            };
+            if mismatch.is_some() && !t.unit_mismatch {
+                tracing::warn!(device = %t.device, point = %t.point, unit = ?r.unit, limits = ?t.alarm.spec().unit, "the device reports another unit than the point's limits are in: not judged against them, raised as a sensor fault");
+            }
+            t.unit_mismatch = mismatch.is_some();
+            let quality = mismatch.as_ref().unwrap_or(&r.quality);
+            let transitions = t.alarm.evaluate_timed(r.ts, clock, value, quality);
             if transitions
                 .iter()
                 .any(|tr| matches!(tr.condition, Condition::Limit | Condition::Rate))

@@ -17,6 +17,7 @@ fn lim(direction: Direction, value: f64, level: Level, label: &str) -> Limit {
 fn spec(mut limits: Vec<Limit>) -> AlarmSpec {
     limits.sort_by_key(|l| l.level);
     AlarmSpec {
+        unit: None,
         limits,
         deadband: 0.0,
         on_delay: Duration::ZERO,
