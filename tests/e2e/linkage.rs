@@ -394,3 +394,55 @@ fn the_pressure_spike_raises_the_spheres_alarms_and_closes_its_valve() {
         "the limit switch confirmed every move: {failures:#?}"
     );
 }
+
+/// AQ 1029 伪数据标注: test gas on a methane sensor in calibration (status "calibrating")
+/// is flagged in telemetry, raises no gas alarm and cuts no power; the same reading once
+/// the sensor is back in service does both.
+#[test]
+fn test_gas_during_calibration_is_flagged_and_cuts_nothing() {
+    let r = rig();
+    let _gw = Gateway::start(&r.w.path().join("site.toml"), &r.w.path().join("gw.log")).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    r.set("CH4-T1", "STATUS", 4.0);
+    r.set("CH4-T1", "CH4", 2.0);
+    let flagged = |m: &[Received]| {
+        m.iter()
+            .filter(|m| m.topic.ends_with("/telemetry"))
+            .map(|m| m.json())
+            .filter(|t| t["kind"] == "telemetry")
+            .flat_map(|t| t["readings"].as_array().cloned().unwrap_or_default())
+            .filter(|x| x["device"] == "CH4-T1" && x["point"] == "CH4")
+            .filter(|x| x["value"].as_f64() == Some(2.0))
+            .map(|x| {
+                r.schemas.validate(&json!({"kind": "telemetry", "v": 1, "site": "T-LNK", "gateway": "gw-lnk", "seq": 1, "readings": [x.clone()]})).unwrap();
+                x["flags"] == json!(["calibration"])
+            })
+            .collect::<Vec<bool>>()
+    };
+    r.sub
+        .wait_for(Duration::from_secs(10), "flagged test-gas readings", |m| {
+            flagged(m).len() >= 5
+        })
+        .unwrap();
+    assert!(
+        flagged(&r.sub.snapshot()).iter().all(|f| *f),
+        "every test-gas reading flagged"
+    );
+    assert!(!r.coil("DO1"), "no power cut on test gas");
+    let gas_alarms = |m: &[Received]| {
+        r.alarms(m)
+            .into_iter()
+            .filter(|e| e["device"] == "CH4-T1" && e["condition"] == "limit")
+            .count()
+    };
+    assert_eq!(gas_alarms(&r.sub.snapshot()), 0);
+    // Back in service: the same 2.0 %CH4 is real.
+    r.set("CH4-T1", "STATUS", 0.0);
+    r.wait_coil("DO1", true, Duration::from_secs(5));
+    assert!(
+        gas_alarms(&r.sub.snapshot()) > 0 || {
+            std::thread::sleep(Duration::from_secs(1));
+            gas_alarms(&r.sub.snapshot()) > 0
+        }
+    );
+}

@@ -15,7 +15,7 @@ pub use alarm::{
 };
 pub use ids::{valid_id, ID_RULE};
 pub use messages::{Envelope, Gap, Health, Message, Presence, Status, StoreHealth, Telemetry};
-pub use reading::{Quality, Reading, Reason, Value};
+pub use reading::{Flag, Quality, Reading, Reason, Value};
 pub use topics::{topic, TopicKind};
 
 /// Version carried in every message as `"v"`.

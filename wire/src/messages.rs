@@ -175,6 +175,7 @@ mod tests {
                 value: Some(Value::Number(3.5)),
                 unit: Some("%LEL".into()),
                 quality: Quality::Good,
+                flags: Vec::new(),
             }],
         });
         let json = String::from_utf8(m.to_json()).unwrap();

@@ -152,6 +152,25 @@ impl Quality {
 }
 
 /// One point's value at one acquisition.
+/// What a reading is flagged as (AQ 1029 伪数据标注): a real value that must not be
+/// judged as a measurement of the plant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flag {
+    /// Taken while the sensor was being calibrated with test gas: raises no process alarm
+    /// and drives no output.
+    Calibration,
+}
+
+impl Flag {
+    /// Bit in the central store's `flags` field.
+    pub fn bit(self) -> u32 {
+        match self {
+            Flag::Calibration => 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reading {
     /// Shared, not copied: a gateway emits the same ids every cycle.
@@ -164,6 +183,9 @@ pub struct Reading {
     pub unit: Option<Arc<str>>,
     #[serde(flatten)]
     pub quality: Quality,
+    /// Flags (absent when none): e.g. taken during calibration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<Flag>,
 }
 
 #[cfg(test)]
@@ -179,6 +201,7 @@ mod tests {
             value: Some(Value::Number(12.5)),
             unit: Some("%LEL".into()),
             quality: Quality::Good,
+            flags: Vec::new(),
         };
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(
@@ -197,6 +220,7 @@ mod tests {
             value: None,
             unit: Some("MPa".into()),
             quality: Quality::bad(Reason::Timeout, "no reply within 500ms"),
+            flags: Vec::new(),
         };
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(

@@ -207,6 +207,7 @@ mod tests {
             value,
             unit: unit.map(Into::into),
             quality: Quality::Good,
+            flags: Vec::new(),
         }
     }
 

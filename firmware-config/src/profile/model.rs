@@ -68,6 +68,10 @@ pub struct StatusCode {
     pub text: String,
     #[serde(default)]
     pub quality: CodeQuality,
+    /// A flag the code puts on the reading: `calibration` (test gas on the sensor: no
+    /// process alarm, no output driven).
+    #[serde(default)]
+    pub flag: Option<hazgate_wire::Flag>,
 }
 
 /// A vendor's status code table: the map is data, not code, because every vendor differs.

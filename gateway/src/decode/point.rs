@@ -106,6 +106,7 @@ impl Decoder<'_> {
             value,
             unit,
             quality,
+            flags: self.flags(i),
         }
     }
 
@@ -249,6 +250,24 @@ impl Decoder<'_> {
                 format!("helper register {} holds {other}", r.id),
             ))),
         }
+    }
+
+    /// Flags its status code gives the reading (calibration), if any.
+    fn flags(&self, i: usize) -> Vec<hazgate_wire::Flag> {
+        let Some(r) = &self.d.device.points[i].status_from else {
+            return Vec::new();
+        };
+        let Ok(code) = self.helper(r) else {
+            return Vec::new();
+        };
+        self.d.device.points[r.index]
+            .status_codes
+            .as_ref()
+            .and_then(|name| self.d.device.profile.status_tables.get(name))
+            .and_then(|t| u16::try_from(code).ok().and_then(|c| t.get(&c)))
+            .and_then(|m| m.flag)
+            .into_iter()
+            .collect()
     }
 
     fn status(&self, r: &PointRef) -> Result<Quality, Failed> {

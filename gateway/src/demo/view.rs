@@ -479,6 +479,7 @@ mod tests {
             value: value.map(Value::Number),
             unit: Some("%LEL".into()),
             quality,
+            flags: Vec::new(),
         }
     }
 

@@ -89,6 +89,7 @@ mod tests {
             value: Some(value),
             unit: Some(unit.into()),
             quality: Quality::Good,
+            flags: Vec::new(),
         }
     }
 

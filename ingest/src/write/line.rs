@@ -50,6 +50,10 @@ fn reading(buf: &mut Vec<u8>, site: &str, gateway: &str, r: &Reading) {
     if let Some(x) = r.value.as_ref().and_then(Value::as_f64) {
         let _ = write!(buf, ",value={x}");
     }
+    let flags: u32 = r.flags.iter().map(|f| f.bit()).fold(0, |a, b| a | b);
+    if flags != 0 {
+        let _ = write!(buf, ",flags={flags}i");
+    }
     let _ = writeln!(buf, " {}", r.ts);
 }
 
@@ -148,6 +152,26 @@ mod tests {
     }
 
     #[test]
+    fn a_calibration_reading_keeps_its_flag() {
+        let t = Telemetry {
+            envelope: envelope(),
+            readings: vec![Reading {
+                device: "CH4-T1".into(),
+                point: "CH4".into(),
+                ts: 1_700_000_000_000,
+                value: Some(Value::Number(2.0)),
+                unit: Some("%CH4".into()),
+                quality: Quality::uncertain(Reason::StatusCode, "status 4: calibrating"),
+                flags: vec![hazgate_wire::Flag::Calibration],
+            }],
+        };
+        let mut buf = Vec::new();
+        telemetry(&mut buf, &t);
+        let line = String::from_utf8(buf).unwrap();
+        assert!(line.contains(",flags=1i "), "{line}");
+    }
+
+    #[test]
     fn readings_good_and_bad() {
         let t = Telemetry {
             envelope: envelope(),
@@ -159,6 +183,7 @@ mod tests {
                     value: Some(Value::Number(12.5)),
                     unit: Some("%LEL".into()),
                     quality: Quality::Good,
+                    flags: Vec::new(),
                 },
                 Reading {
                     device: "PT-201".into(),
@@ -167,6 +192,7 @@ mod tests {
                     value: None,
                     unit: Some("m H2O, abs".into()),
                     quality: Quality::bad(Reason::Timeout, "no reply"),
+                    flags: Vec::new(),
                 },
             ],
         };
@@ -257,6 +283,7 @@ mod tests {
                     value: Some(Value::Number(i as f64 / 3.0)),
                     unit: Some(unit.as_str().into()),
                     quality: Quality::Good,
+                    flags: Vec::new(),
                 }).collect(),
             };
             let mut buf = Vec::new();
