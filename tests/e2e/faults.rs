@@ -111,6 +111,19 @@ impl Rig {
         self.w.write("site.toml", &site_text(&s))
     }
 
+    /// The plain site: the gas detector on a fresh port, the store in `store`.
+    fn basic_site(&self, metrics: Option<u16>) -> PathBuf {
+        self.site(SiteText {
+            broker: &self.broker.url(),
+            tcp: free_port(),
+            store_dir: "store",
+            store_extra: "",
+            uplink_extra: "",
+            metrics,
+            extra: "",
+        })
+    }
+
     /// hazsim for the gas detector (and `extra` devices) on `tcp`: only what answers.
     fn sim(&self, tcp: u16, extra: &str) -> Sim {
         let site = self.w.write(
@@ -387,15 +400,7 @@ fn a_wall_clock_step_does_not_delay_a_gas_alarm() {
             return;
         }
     };
-    let site = r.site(SiteText {
-        broker: &r.broker.url(),
-        tcp: free_port(),
-        store_dir: "store",
-        store_extra: "",
-        uplink_extra: "",
-        metrics: None,
-        extra: "",
-    });
+    let site = r.basic_site(None);
     let sim = Sim::start(&site, &[]).unwrap();
     let env = clock.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -450,15 +455,7 @@ fn an_implausible_clock_flags_readings_and_says_so_in_status() {
     // An edge box without a real-time clock, before NTP: 1970 and a bit.
     let back = -(hazgate_e2e::now_ms() / 1000 - 86_400);
     clock.step(back).unwrap();
-    let site = r.site(SiteText {
-        broker: &r.broker.url(),
-        tcp: free_port(),
-        store_dir: "store",
-        store_extra: "",
-        uplink_extra: "",
-        metrics: None,
-        extra: "",
-    });
+    let site = r.basic_site(None);
     let _sim = Sim::start(&site, &[]).unwrap();
     let env = clock.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -588,15 +585,7 @@ fn thousands_of_standing_alarms_keep_the_state_under_the_packet_limit() {
 #[test]
 fn the_state_is_republished_at_every_connection() {
     let mut r = rig();
-    let site = r.site(SiteText {
-        broker: &r.broker.url(),
-        tcp: free_port(),
-        store_dir: "store",
-        store_extra: "",
-        uplink_extra: "",
-        metrics: None,
-        extra: "",
-    });
+    let site = r.basic_site(None);
     let _sim = Sim::start(&site, &[]).unwrap();
     let _gw = r.gateway(&site);
     let calm = |m: &[Received]| m.iter().filter(|m| m.topic.ends_with("/state")).count();
@@ -668,15 +657,7 @@ fn status_follows_a_reload_with_a_hash_that_covers_profiles() {
 fn health_says_503_while_the_broker_is_unreachable() {
     let mut r = rig();
     let metrics = free_port();
-    let site = r.site(SiteText {
-        broker: &r.broker.url(),
-        tcp: free_port(),
-        store_dir: "store",
-        store_extra: "",
-        uplink_extra: "",
-        metrics: Some(metrics),
-        extra: "",
-    });
+    let site = r.basic_site(Some(metrics));
     let _sim = Sim::start(&site, &[]).unwrap();
     let _gw = r.gateway(&site);
     hazgate_e2e::wait_until(Duration::from_secs(10), "healthy", || {
@@ -701,15 +682,7 @@ fn health_says_503_while_the_broker_is_unreachable() {
 fn a_connection_flood_on_the_metrics_port_leaves_the_gateway_working() {
     let r = rig();
     let metrics = free_port();
-    let site = r.site(SiteText {
-        broker: &r.broker.url(),
-        tcp: free_port(),
-        store_dir: "store",
-        store_extra: "",
-        uplink_extra: "",
-        metrics: Some(metrics),
-        extra: "",
-    });
+    let site = r.basic_site(Some(metrics));
     let sim = Sim::start(&site, &[]).unwrap();
     let _gw = r.gateway(&site);
     hazgate_e2e::wait_until(Duration::from_secs(10), "metrics up", || {
