@@ -85,3 +85,36 @@ fn broken_config_is_refused_with_file_line_and_field() {
         "{stderr}"
     );
 }
+
+/// The figures an example states in its comments are the ones `hazgate check` prints: each
+/// `# check:` line lists fragments (separated by "; ") that must appear in the output, so
+/// a comment cannot drift from the config it describes.
+#[test]
+fn examples_say_what_check_prints() {
+    let root = hazgate_e2e::workspace();
+    let mut checked = 0;
+    for name in ["tank-farm.toml", "tailings-dam.toml", "mine.toml"] {
+        let path = root.join("examples").join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let out = hazgate_e2e::hazgate(&["check", "-c", path.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed = String::from_utf8_lossy(&out.stdout);
+        for line in text.lines().filter_map(|l| l.strip_prefix("# check: ")) {
+            for fragment in line.split("; ") {
+                assert!(
+                    printed.contains(fragment),
+                    "{name} says \"{fragment}\", but hazgate check prints:\n{printed}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 6,
+        "the examples state figures to check ({checked})"
+    );
+}
