@@ -63,6 +63,7 @@ fn gas_spec() -> AlarmSpec {
         comm_loss: Some((Duration::from_secs(30), Level::Orange)),
         sensor_fault: Some(Level::Yellow),
         out_of_range: None,
+        calibration: None,
         linkage: Vec::new(),
     }
 }

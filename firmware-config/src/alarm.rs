@@ -138,6 +138,9 @@ pub struct AlarmSpec {
     pub comm_loss: Option<(Duration, Level)>,
     pub sensor_fault: Option<Level>,
     pub out_of_range: Option<Level>,
+    /// A calibration (readings flagged `calibration`) lasting longer than this is an
+    /// equipment alarm at this level.
+    pub calibration: Option<(Duration, Level)>,
     pub linkage: Vec<Linkage>,
 }
 

@@ -111,6 +111,7 @@ fn spec() -> impl Strategy<Value = AlarmSpec> {
                 comm_loss: comm.map(|(after, level)| (Duration::from_secs(after), level)),
                 sensor_fault: fault,
                 out_of_range: range,
+                calibration: None,
                 linkage: Vec::new(),
             },
         )

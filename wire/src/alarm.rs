@@ -46,6 +46,8 @@ pub enum Condition {
     CommLoss,
     SensorFault,
     OutOfRange,
+    /// A sensor stayed in calibration (test gas) longer than allowed (AQ 1029).
+    Calibration,
     /// A linkage output could not be written.
     LinkageFailed,
     /// The gateway's store cannot write: alarms are held in memory and sent directly.

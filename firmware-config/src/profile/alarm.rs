@@ -86,8 +86,17 @@ pub struct RawAlarm {
     pub comm_loss: Option<RawCommLoss>,
     pub sensor_fault: Option<Level>,
     pub out_of_range: Option<Level>,
+    pub calibration: Option<RawCalibration>,
     #[serde(default)]
     pub linkage: Vec<RawLinkage>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCalibration {
+    /// How long a calibration may last before it is an alarm.
+    pub max: Interval,
+    pub level: Level,
 }
 
 const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -195,6 +204,16 @@ pub fn resolve_alarm(
         })
     });
     let comm_loss = a.comm_loss.as_ref().map(|c| (c.after.0, c.level));
+    let calibration = a.calibration.as_ref().map(|c| {
+        if c.max.0.is_zero() || c.max.0 > std::time::Duration::from_secs(86_400) {
+            diag.error(
+                at.clone(),
+                field("calibration.max"),
+                "use more than 0 and at most a day, e.g. \"30min\"",
+            );
+        }
+        (c.max.0, c.level)
+    });
     let linkage = a
         .linkage
         .iter()
@@ -270,6 +289,7 @@ pub fn resolve_alarm(
         comm_loss,
         sensor_fault: a.sensor_fault,
         out_of_range: a.out_of_range,
+        calibration,
         linkage,
     })
 }

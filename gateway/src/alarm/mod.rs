@@ -150,13 +150,11 @@ impl AlarmEngine {
             let quality = mismatch.as_ref().unwrap_or(&r.quality);
             // AQ 1029: a reading taken with test gas on the sensor is flagged, never judged:
             // no process alarm, and the device did answer (no comm loss).
-            let calibrating = r.flags.contains(&hazgate_wire::Flag::Calibration);
-            let (value, quality) = if calibrating {
-                (None, &hazgate_wire::Quality::Good)
+            let transitions = if r.flags.contains(&hazgate_wire::Flag::Calibration) {
+                t.alarm.evaluate_calibrating(r.ts, clock)
             } else {
-                (value, quality)
+                t.alarm.evaluate_timed(r.ts, clock, value, quality)
             };
-            let transitions = t.alarm.evaluate_timed(r.ts, clock, value, quality);
             if transitions
                 .iter()
                 .any(|tr| matches!(tr.condition, Condition::Limit | Condition::Rate))

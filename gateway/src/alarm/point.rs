@@ -204,6 +204,9 @@ pub struct PointState {
     comm: CommState,
     fault: Flag,
     range: Flag,
+    /// In calibration (readings flagged), with the too-long alarm.
+    #[serde(default)]
+    calibration: Flag,
 }
 
 impl PointState {
@@ -449,6 +452,7 @@ impl PointAlarm {
             },
             fault: Flag::default(),
             range: Flag::default(),
+            calibration: Flag::default(),
         };
         PointAlarm {
             on: ms(spec.on_delay),
@@ -594,6 +598,7 @@ impl PointAlarm {
                 step_flag(f, Condition::OutOfRange, level, raw, at, says, &mut out);
             }
         }
+        self.step_calibration(false, at, &mut out);
         if let Some(x) = v {
             if !self.spec.limits.is_empty() {
                 self.step_limit(at, x, &mut out);
@@ -683,6 +688,46 @@ impl PointAlarm {
         }
     }
 
+    /// A reading flagged as taken during calibration (AQ 1029): never judged against the
+    /// limits or rate; the device answered (no comm loss); a calibration lasting longer
+    /// than allowed is an alarm of its own.
+    pub fn evaluate_calibrating(&mut self, ts: i64, clock: i64) -> Vec<Transition> {
+        let mut out = Vec::new();
+        if self.stale {
+            self.st.clamp_times(clock);
+            self.reconcile(ts, None, &mut out);
+        }
+        let c = &mut self.st.comm;
+        c.clock = clock;
+        clear(&mut c.active, Condition::CommLoss, None, ts, &mut out);
+        let at = At {
+            ts,
+            clock,
+            on: self.on,
+            off: self.off,
+        };
+        self.step_calibration(true, at, &mut out);
+        out
+    }
+
+    fn step_calibration(&mut self, calibrating: bool, at: At, out: &mut Vec<Transition>) {
+        let Some((max, level)) = self.spec.calibration else {
+            return;
+        };
+        let at = At {
+            on: ms(max),
+            off: 0,
+            ..at
+        };
+        let says = Says {
+            value: None,
+            limit: None,
+            label: None,
+        };
+        let f = &mut self.st.calibration;
+        step_flag(f, Condition::Calibration, level, calibrating, at, says, out);
+    }
+
     /// Brings a restored state in line with the settings, once.
     fn reconcile(&mut self, ts: i64, v: Option<f64>, out: &mut Vec<Transition>) {
         self.stale = false;
@@ -703,6 +748,15 @@ impl PointAlarm {
             &mut st.range.active,
             Condition::OutOfRange,
             range,
+            ts,
+            v,
+            out,
+        );
+        let calibration = self.spec.calibration.map(|(_, l)| l);
+        relevel(
+            &mut st.calibration.active,
+            Condition::Calibration,
+            calibration,
             ts,
             v,
             out,
@@ -763,6 +817,7 @@ impl PointAlarm {
             (Condition::CommLoss, st.comm.active.as_ref()),
             (Condition::SensorFault, st.fault.active.as_ref()),
             (Condition::OutOfRange, st.range.active.as_ref()),
+            (Condition::Calibration, st.calibration.active.as_ref()),
             (Condition::Limit, st.limit.active.as_ref()),
             (
                 Condition::Rate,

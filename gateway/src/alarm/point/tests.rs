@@ -26,6 +26,7 @@ fn spec(mut limits: Vec<Limit>) -> AlarmSpec {
         comm_loss: None,
         sensor_fault: None,
         out_of_range: None,
+        calibration: None,
         linkage: Vec::new(),
     }
 }
@@ -582,4 +583,31 @@ fn an_event_carries_the_value_that_crossed_and_the_value_at_emission() {
     let down = all.iter().find(|t| t.kind == Deescalate).unwrap();
     assert_eq!(down.value, Some(4.8), "{down:?}");
     assert_eq!(down.crossed, Some(47.0), "{down:?}");
+}
+
+/// AQ 1029: calibration readings are never judged; a calibration that outlasts its
+/// allowance is an alarm of its own, cleared once the sensor is back in service.
+#[test]
+fn a_calibration_that_lasts_too_long_is_an_alarm() {
+    let mut p = PointAlarm::new(AlarmSpec {
+        calibration: Some((Duration::from_secs(10), Yellow)),
+        ..leak()
+    });
+    good(&mut p, 0, 5.0);
+    let mut all = Vec::new();
+    for t in 1..=12 {
+        all.extend(p.evaluate_calibrating(t * S, t * S));
+    }
+    let conds: Vec<_> = all.iter().map(|t| (t.condition, t.kind)).collect();
+    assert_eq!(
+        conds,
+        [(Condition::Calibration, Raise)],
+        "only the overdue calibration"
+    );
+    assert_eq!(all[0].ts, 11 * S, "10 s after it began at 1 s");
+    let e = good(&mut p, 13 * S, 5.0);
+    assert_eq!(
+        e.iter().map(|t| (t.condition, t.kind)).collect::<Vec<_>>(),
+        [(Condition::Calibration, Clear)]
+    );
 }
