@@ -124,6 +124,19 @@ impl Rig {
         })
     }
 
+    /// The plain site with its store in `store` (on a test filesystem) and `store_extra`.
+    fn disk_site(&self, store: &Path, store_extra: &str, metrics: Option<u16>) -> PathBuf {
+        self.site(SiteText {
+            broker: &self.broker.url(),
+            tcp: free_port(),
+            store_dir: &store.display().to_string(),
+            store_extra,
+            uplink_extra: "",
+            metrics,
+            extra: "",
+        })
+    }
+
     /// hazsim for the gas detector (and `extra` devices) on `tcp`: only what answers.
     fn sim(&self, tcp: u16, extra: &str) -> Sim {
         let site = self.w.write(
@@ -206,15 +219,11 @@ fn a_full_disk_holds_alarms_in_memory_raises_store_failed_and_recovers() {
     };
     let metrics = free_port();
     let store = disk.path().join("store");
-    let site = r.site(SiteText {
-        broker: &r.broker.url(),
-        tcp: free_port(),
-        store_dir: &store.display().to_string(),
-        store_extra: "max_size = \"2MiB\"\nmin_free = \"0B\"",
-        uplink_extra: "",
-        metrics: Some(metrics),
-        extra: "",
-    });
+    let site = r.disk_site(
+        &store,
+        "max_size = \"2MiB\"\nmin_free = \"0B\"",
+        Some(metrics),
+    );
     let sim = Sim::start(&site, &[]).unwrap();
     let _gw = r.gateway(&site);
     r.sub
@@ -285,15 +294,7 @@ fn a_gateway_starts_polls_and_alarms_on_a_disk_it_cannot_write() {
     };
     disk.fill(0).unwrap();
     let store = disk.path().join("store");
-    let site = r.site(SiteText {
-        broker: &r.broker.url(),
-        tcp: free_port(),
-        store_dir: &store.display().to_string(),
-        store_extra: "min_free = \"0B\"",
-        uplink_extra: "",
-        metrics: None,
-        extra: "",
-    });
+    let site = r.disk_site(&store, "min_free = \"0B\"", None);
     let sim = Sim::start(&site, &[]).unwrap();
     let _gw = r.gateway(&site);
     r.wait_alarm(Duration::from_secs(15), "store_failed at start", |e| {
@@ -328,15 +329,7 @@ fn free_space_is_kept_by_evicting_telemetry_and_the_loss_is_reported() {
         return;
     };
     let store = disk.path().join("store");
-    let site = r.site(SiteText {
-        broker: &r.broker.url(),
-        tcp: free_port(),
-        store_dir: &store.display().to_string(),
-        store_extra: "max_size = \"4MiB\"\nmin_free = \"2MiB\"",
-        uplink_extra: "",
-        metrics: None,
-        extra: "",
-    });
+    let site = r.disk_site(&store, "max_size = \"4MiB\"\nmin_free = \"2MiB\"", None);
     let sim = Sim::start(&site, &[]).unwrap();
     let _gw = r.gateway(&site);
     r.sub
