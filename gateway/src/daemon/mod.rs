@@ -326,11 +326,13 @@ impl Daemon {
 
 /// Runs until SIGTERM or SIGINT; SIGHUP reloads the config from `path`.
 pub async fn run_until_signalled(path: PathBuf) -> Result<()> {
-    let site = crate::commands::load(&path)?;
-    let mut daemon = Daemon::start(site).await?;
+    // Handlers first: a signal during start-up is then handled once running, instead of
+    // killing the process with the default action.
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let site = crate::commands::load(&path)?;
+    let mut daemon = Daemon::start(site).await?;
     loop {
         tokio::select! {
             _ = term.recv() => break,

@@ -64,6 +64,15 @@ pub async fn run(opts: Options) -> Result<(), SimError> {
         }
     };
 
+    // Handlers before the first `ready` line: a SIGTERM sent as soon as a script sees
+    // `ready` must stop us cleanly, not kill us with the default action.
+    let stop = match opts.stop {
+        Some(stop) => StopOn::Host(stop),
+        None => StopOn::Signals(
+            signal(SignalKind::interrupt()).map_err(SimError::Signals)?,
+            signal(SignalKind::terminate()).map_err(SimError::Signals)?,
+        ),
+    };
     let sim = Arc::new(Sim::new(site, opts.speed));
     let mut tasks = Vec::new();
     // Sockets first: a port in use then fails the start before any pty symlink is touched.
@@ -120,17 +129,15 @@ pub async fn run(opts: Options) -> Result<(), SimError> {
     say("ready".to_string());
     info!(devices = sim.devices.len(), speed = opts.speed, "serving");
 
-    match opts.stop {
-        Some(mut stop) => {
+    match stop {
+        StopOn::Host(mut stop) => {
             while !*stop.borrow() {
                 if stop.changed().await.is_err() {
                     break;
                 }
             }
         }
-        None => {
-            let mut sigint = signal(SignalKind::interrupt()).map_err(SimError::Signals)?;
-            let mut sigterm = signal(SignalKind::terminate()).map_err(SimError::Signals)?;
+        StopOn::Signals(mut sigint, mut sigterm) => {
             tokio::select! {
                 _ = sigint.recv() => info!("SIGINT: stopping"),
                 _ = sigterm.recv() => info!("SIGTERM: stopping"),
@@ -143,6 +150,12 @@ pub async fn run(opts: Options) -> Result<(), SimError> {
     drop(ptys);
     let _ = std::io::stdout().flush();
     Ok(())
+}
+
+/// What ends a run: the host program's flag when embedded, else SIGINT or SIGTERM.
+enum StopOn {
+    Host(tokio::sync::watch::Receiver<bool>),
+    Signals(tokio::signal::unix::Signal, tokio::signal::unix::Signal),
 }
 
 fn local(listener: &tokio::net::TcpListener) -> String {
