@@ -64,6 +64,8 @@ fn gas_spec() -> AlarmSpec {
         sensor_fault: Some(Level::Yellow),
         out_of_range: None,
         calibration: None,
+        stuck: None,
+        jump: None,
         linkage: Vec::new(),
     }
 }

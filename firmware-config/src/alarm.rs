@@ -121,6 +121,44 @@ pub struct Feedback {
     pub within: Duration,
 }
 
+/// How calibration is told and how long it may last (AQ 1029).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    /// Longer than this is an equipment alarm at `level`.
+    pub max: Duration,
+    pub level: Level,
+    /// A switch that says the sensor is being calibrated (the key switch on the
+    /// station): while it reads on, the point's readings are flagged `calibration`, as
+    /// they are by a status code meaning calibration.
+    pub input: Option<PointAt>,
+}
+
+/// A sensor that should vary but repeats the same value `samples` times in a row is
+/// suspected frozen: its readings are flagged `stuck_value` and it is an equipment alarm.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stuck {
+    pub samples: u32,
+    pub level: Level,
+}
+
+/// A reading more than `change` per `per` away from the last accepted one cannot be the
+/// plant: it is flagged `impossible_jump`, not judged, and an equipment alarm; a next
+/// reading that confirms the step is accepted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Jump {
+    pub change: f64,
+    pub per: Duration,
+    pub level: Level,
+}
+
+impl Jump {
+    /// Whether going from `from` to `to` in `elapsed_ms` is faster than possible.
+    pub fn exceeded(&self, from: f64, to: f64, elapsed_ms: i64) -> bool {
+        let per_ms = self.per.as_millis().max(1) as f64;
+        (to - from).abs() > self.change * (elapsed_ms.max(0) as f64 / per_ms)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmSpec {
     /// The unit the limits, deadband and rate are in: the point's unit unless the alarm
@@ -140,7 +178,11 @@ pub struct AlarmSpec {
     pub out_of_range: Option<Level>,
     /// A calibration (readings flagged `calibration`) lasting longer than this is an
     /// equipment alarm at this level.
-    pub calibration: Option<(Duration, Level)>,
+    pub calibration: Option<Calibration>,
+    /// No change at all over so many samples is flagged (AQ 1029 false data).
+    pub stuck: Option<Stuck>,
+    /// A change faster than physically possible is flagged (AQ 1029 false data).
+    pub jump: Option<Jump>,
     pub linkage: Vec<Linkage>,
 }
 

@@ -880,6 +880,78 @@ unit = "ppm"
         line: 18,
     },
     Case {
+        name: "a calibration switch that is not a point of the site",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15020 }
+
+[[device]]
+id = "GD-102"
+bus = "tcp-1"
+unit = 2
+profile = "gas-detector-4ch"
+poll = "1s"
+
+[device.points.CH1.alarm]
+limits = [{ above = 25.0, level = "yellow" }]
+calibration = { max = "30min", level = "blue", input = { device = "GD-102", point = "KEY" } }
+"#,
+        expect: "device \"GD-102\".points.CH1.alarm.calibration.input: no point \"GD-102.KEY\" to read",
+        line: 10,
+    },
+    Case {
+        name: "a stuck rule of one sample",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15020 }
+
+[[device]]
+id = "GD-102"
+bus = "tcp-1"
+unit = 2
+profile = "gas-detector-4ch"
+poll = "1s"
+
+[device.points.CH1.alarm]
+limits = [{ above = 25.0, level = "yellow" }]
+stuck = { samples = 1, level = "blue" }
+"#,
+        expect: "stuck.samples: use 2 to 100000 samples in a row",
+        line: 18,
+    },
+    Case {
+        name: "an impossible jump allowance of zero",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15020 }
+
+[[device]]
+id = "GD-102"
+bus = "tcp-1"
+unit = 2
+profile = "gas-detector-4ch"
+poll = "1s"
+
+[device.points.CH1.alarm]
+limits = [{ above = 25.0, level = "yellow" }]
+jump = { change = 0.0, per = "1s", level = "blue" }
+"#,
+        expect: "jump.change: the largest physical change must be a positive number",
+        line: 18,
+    },
+    Case {
         name: "store too small",
         toml: r#"[site]
 id = "HB-420100-0001"

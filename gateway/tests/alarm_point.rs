@@ -112,6 +112,8 @@ fn spec() -> impl Strategy<Value = AlarmSpec> {
                 sensor_fault: fault,
                 out_of_range: range,
                 calibration: None,
+                stuck: None,
+                jump: None,
                 linkage: Vec::new(),
             },
         )

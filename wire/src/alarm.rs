@@ -48,6 +48,11 @@ pub enum Condition {
     OutOfRange,
     /// A sensor stayed in calibration (test gas) longer than allowed (AQ 1029).
     Calibration,
+    /// A point's value has not changed over its configured number of samples (AQ 1029
+    /// false data: a frozen sensor).
+    StuckValue,
+    /// A point's value moved faster than physically possible (AQ 1029 false data).
+    ImpossibleJump,
     /// A linkage output could not be written.
     LinkageFailed,
     /// The gateway's store cannot write: alarms are held in memory and sent directly.

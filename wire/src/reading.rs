@@ -160,6 +160,13 @@ pub enum Flag {
     /// Taken while the sensor was being calibrated with test gas: raises no process alarm
     /// and drives no output.
     Calibration,
+    /// The value has not changed at all over the point's configured number of samples: a
+    /// frozen sensor or converter is suspected. Still judged (a steady value may be real).
+    StuckValue,
+    /// The value moved faster than the point's configured physical limit since the last
+    /// accepted reading: not judged, drives no output; a second reading confirming the
+    /// step is judged.
+    ImpossibleJump,
 }
 
 impl Flag {
@@ -167,7 +174,15 @@ impl Flag {
     pub fn bit(self) -> u32 {
         match self {
             Flag::Calibration => 1,
+            Flag::StuckValue => 2,
+            Flag::ImpossibleJump => 4,
         }
+    }
+
+    /// Whether a reading with this flag is kept out of process alarms and linkage: it
+    /// says nothing about the plant (test gas, a physically impossible value).
+    pub fn withholds_judgement(self) -> bool {
+        matches!(self, Flag::Calibration | Flag::ImpossibleJump)
     }
 }
 

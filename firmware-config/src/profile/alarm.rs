@@ -6,7 +6,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::alarm::{
-    AlarmSpec, Direction, Feedback, Level, Limit, Linkage, PointAt, RateLimit, Release,
+    AlarmSpec, Calibration, Direction, Feedback, Jump, Level, Limit, Linkage, PointAt,
+    RateLimit, Release, Stuck,
 };
 use crate::error::Diagnostics;
 use crate::serde_types::Interval;
@@ -87,6 +88,8 @@ pub struct RawAlarm {
     pub sensor_fault: Option<Level>,
     pub out_of_range: Option<Level>,
     pub calibration: Option<RawCalibration>,
+    pub stuck: Option<Spanned<RawStuck>>,
+    pub jump: Option<Spanned<RawJump>>,
     #[serde(default)]
     pub linkage: Vec<RawLinkage>,
 }
@@ -96,6 +99,25 @@ pub struct RawAlarm {
 pub struct RawCalibration {
     /// How long a calibration may last before it is an alarm.
     pub max: Interval,
+    pub level: Level,
+    /// A switch input that reads on while the sensor is being calibrated.
+    pub input: Option<RawPointAt>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStuck {
+    /// Samples in a row with exactly the same value.
+    pub samples: i64,
+    pub level: Level,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJump {
+    /// The most the value can physically move per `per`.
+    pub change: f64,
+    pub per: Interval,
     pub level: Level,
 }
 
@@ -212,7 +234,46 @@ pub fn resolve_alarm(
                 "use more than 0 and at most a day, e.g. \"30min\"",
             );
         }
-        (c.max.0, c.level)
+        Calibration {
+            max: c.max.0,
+            level: c.level,
+            input: c.input.as_ref().map(|i| PointAt {
+                device: i.device.clone(),
+                point: i.point.clone(),
+            }),
+        }
+    });
+    let stuck = a.stuck.as_ref().map(|s| {
+        let (at, s) = (Some(s.span()), s.get_ref());
+        if !(2..=100_000).contains(&s.samples) {
+            diag.error(
+                at,
+                field("stuck.samples"),
+                "use 2 to 100000 samples in a row, e.g. 60",
+            );
+        }
+        Stuck {
+            samples: s.samples.clamp(2, 100_000) as u32,
+            level: s.level,
+        }
+    });
+    let jump = a.jump.as_ref().map(|j| {
+        let (at, j) = (Some(j.span()), j.get_ref());
+        if !(j.change.is_finite() && j.change > 0.0) {
+            diag.error(
+                at.clone(),
+                field("jump.change"),
+                "the largest physical change must be a positive number",
+            );
+        }
+        if j.per.0.is_zero() {
+            diag.error(at, field("jump.per"), "use a duration, e.g. \"1s\"");
+        }
+        Jump {
+            change: j.change,
+            per: j.per.0,
+            level: j.level,
+        }
     });
     let linkage = a
         .linkage
@@ -290,6 +351,8 @@ pub fn resolve_alarm(
         sensor_fault: a.sensor_fault,
         out_of_range: a.out_of_range,
         calibration,
+        stuck,
+        jump,
         linkage,
     })
 }

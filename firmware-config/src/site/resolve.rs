@@ -367,6 +367,10 @@ fn check_linkage(devices: &[Device], raw: &[RawDevice], diag: &mut Diagnostics) 
             .map(|r| r.id.span());
         for p in d.points.iter() {
             let Some(alarm) = &p.alarm else { continue };
+            if let Some(input) = alarm.calibration.as_ref().and_then(|c| c.input.as_ref()) {
+                let field = format!("device \"{}\".points.{}.alarm.calibration.input", d.id, p.id);
+                check_input(devices, input, span.clone(), field, diag);
+            }
             for l in &alarm.linkage {
                 let field = format!("device \"{}\".points.{}.alarm.linkage", d.id, p.id);
                 let Some(target) = devices.iter().find(|t| t.id == l.device) else {
@@ -406,29 +410,41 @@ fn check_linkage(devices: &[Device], raw: &[RawDevice], diag: &mut Diagnostics) 
                     .map(|r| ("reset", r))
                     .chain(l.feedback.iter().map(|f| ("feedback", &f.at)));
                 for (what, at) in inputs {
-                    let found = devices
-                        .iter()
-                        .find(|t| t.id == at.device)
-                        .and_then(|t| t.points.iter().find(|q| q.id == at.point));
-                    match found {
-                        None => diag.error(
-                            span.clone(),
-                            format!("{field}.{what}"),
-                            format!("no point \"{}.{}\" to read", at.device, at.point),
-                        ),
-                        Some(q) if !q.publish => diag.error(
-                            span.clone(),
-                            format!("{field}.{what}"),
-                            format!(
-                                "\"{}.{}\" is a helper register that is not read as a value",
-                                at.device, at.point
-                            ),
-                        ),
-                        Some(_) => {}
-                    }
+                    check_input(devices, at, span.clone(), format!("{field}.{what}"), diag);
                 }
             }
         }
+    }
+}
+
+/// An input the alarm settings read (a reset button, a limit switch, a calibration key
+/// switch) must be a value the gateway reads.
+fn check_input(
+    devices: &[Device],
+    at: &crate::alarm::PointAt,
+    span: Option<std::ops::Range<usize>>,
+    field: String,
+    diag: &mut Diagnostics,
+) {
+    let found = devices
+        .iter()
+        .find(|t| t.id == at.device)
+        .and_then(|t| t.points.iter().find(|q| q.id == at.point));
+    match found {
+        None => diag.error(
+            span,
+            field,
+            format!("no point \"{}.{}\" to read", at.device, at.point),
+        ),
+        Some(q) if !q.publish => diag.error(
+            span,
+            field,
+            format!(
+                "\"{}.{}\" is a helper register that is not read as a value",
+                at.device, at.point
+            ),
+        ),
+        Some(_) => {}
     }
 }
 

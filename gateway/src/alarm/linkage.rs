@@ -121,8 +121,9 @@ impl LinkageHandle {
             .as_ref()
             .and_then(|v| v.as_f64())
             .filter(|_| !matches!(r.quality, hazgate_wire::Quality::Bad { .. }))
-            // Test gas on the sensor tells nothing about the plant: not a value to release on.
-            .filter(|_| !r.flags.contains(&hazgate_wire::Flag::Calibration));
+            // Test gas on the sensor, or an impossible value, tells nothing about the plant:
+            // not a value to release on.
+            .filter(|_| !r.flags.iter().any(|f| f.withholds_judgement()));
         if let Some(feeds) = self.sources.get(&key) {
             let (level, fault) = state();
             let seen = Seen {

@@ -5,6 +5,7 @@
 
 pub mod abnormal;
 pub mod linkage;
+pub mod plausibility;
 pub mod point;
 pub mod rollup;
 pub mod snapshot;
@@ -18,7 +19,8 @@ use hazgate_wire::{
     ActiveAlarm, AlarmEvent, Condition, Envelope, EventKind, Level, Reading, SourceLevel, State,
 };
 
-use point::{PointAlarm, Transition};
+use plausibility::Plausibility;
+use point::{Flagged, PointAlarm, Transition};
 use snapshot::Snapshot;
 
 /// The level a point's process conditions are at; linkage outputs follow it.
@@ -34,6 +36,10 @@ pub type Event = AlarmEvent;
 
 struct Tracked {
     alarm: PointAlarm,
+    /// Stuck values and impossible jumps, judged before the alarm sees the reading.
+    plausibility: Plausibility,
+    /// The switch that says the sensor is being calibrated, if one is wired.
+    calibration_input: Option<PointKey>,
     device: Arc<str>,
     point: Arc<str>,
     unit: Option<Arc<str>>,
@@ -45,8 +51,12 @@ struct Tracked {
     source_id: Option<Arc<str>>,
 }
 
+type PointKey = (Arc<str>, Arc<str>);
+
 pub struct AlarmEngine {
     points: Vec<Tracked>,
+    /// Calibration switches (by point) and whether each last read on.
+    switches: HashMap<PointKey, bool>,
     /// Points whose process level (limits and rate) changed since the last `take_changes`.
     changed: Vec<usize>,
     index: HashMap<(Arc<str>, Arc<str>), usize>,
@@ -73,6 +83,7 @@ impl AlarmEngine {
         let mut restored = restored.unwrap_or_default();
         let mut points = Vec::new();
         let mut index = HashMap::new();
+        let mut switches = HashMap::new();
         for d in &site.devices {
             for p in d.points.iter().filter(|p| p.publish) {
                 let Some(spec) = &p.alarm else { continue };
@@ -83,11 +94,21 @@ impl AlarmEngine {
                 };
                 let device: Arc<str> = d.id.as_str().into();
                 let point: Arc<str> = p.id.as_str().into();
+                let calibration_input = spec
+                    .calibration
+                    .as_ref()
+                    .and_then(|c| c.input.as_ref())
+                    .map(|i| -> PointKey { (i.device.as_str().into(), i.point.as_str().into()) });
+                if let Some(key) = &calibration_input {
+                    switches.insert(key.clone(), false);
+                }
                 index.insert((device.clone(), point.clone()), points.len());
                 let source_id = d
                     .hazard_source
                     .map(|s| site.hazard_sources[s].id.as_str().into());
                 points.push(Tracked {
+                    plausibility: Plausibility::new(spec),
+                    calibration_input,
                     alarm,
                     device,
                     point,
@@ -107,6 +128,7 @@ impl AlarmEngine {
             .collect();
         AlarmEngine {
             points,
+            switches,
             changed: Vec::new(),
             index,
             sources,
@@ -124,14 +146,48 @@ impl AlarmEngine {
     /// point events first, then the roll-ups they change.
     /// `clock`: the monotonic time the readings were taken at (see [`crate::clock`]);
     /// durations run on it, events carry the readings' wall times.
-    pub fn evaluate(&mut self, clock: i64, readings: &[Reading]) -> Vec<Event> {
+    /// Readings are flagged here (calibration by a switch input, stuck values, impossible
+    /// jumps) before they go on to the store.
+    pub fn evaluate(&mut self, clock: i64, readings: &mut [Reading]) -> Vec<Event> {
         let mut events: Vec<Event> = Vec::new();
-        for r in readings {
+        if !self.switches.is_empty() {
+            for r in readings.iter() {
+                if let Some(on) = self.switches.get_mut(&(r.device.clone(), r.point.clone())) {
+                    *on = !matches!(r.quality, hazgate_wire::Quality::Bad { .. })
+                        && r.value.as_ref().and_then(|v| v.as_f64()).is_some_and(|v| v != 0.0);
+                }
+            }
+        }
+        for r in readings.iter_mut() {
             let Some(&i) = self.index.get(&(r.device.clone(), r.point.clone())) else {
                 continue;
             };
             let t = &mut self.points[i];
             let value = r.value.as_ref().and_then(|v| v.as_f64());
+            let switched = t
+                .calibration_input
+                .as_ref()
+                .is_some_and(|k| self.switches.get(k) == Some(&true));
+            if switched && !r.flags.contains(&hazgate_wire::Flag::Calibration) {
+                r.flags.push(hazgate_wire::Flag::Calibration);
+            }
+            let mut flagged = Flagged {
+                calibration: r.flags.contains(&hazgate_wire::Flag::Calibration),
+                ..Flagged::default()
+            };
+            let usable = value
+                .filter(|v| v.is_finite() && !matches!(r.quality, hazgate_wire::Quality::Bad { .. }));
+            if let (false, Some(v), false) = (flagged.calibration, usable, t.plausibility.is_off()) {
+                let verdict = t.plausibility.judge(clock, v);
+                flagged.stuck = verdict.stuck;
+                flagged.jump = verdict.jump;
+                if verdict.stuck {
+                    r.flags.push(hazgate_wire::Flag::StuckValue);
+                }
+                if verdict.jump {
+                    r.flags.push(hazgate_wire::Flag::ImpossibleJump);
+                }
+            }
             // A device that reports another unit than its limits are in (a unit-code
             // register) cannot be judged against them: for the alarm, a sensor fault.
             let mismatch = match (&t.alarm.spec().unit, &r.unit) {
@@ -148,13 +204,9 @@ impl AlarmEngine {
             }
             t.unit_mismatch = mismatch.is_some();
             let quality = mismatch.as_ref().unwrap_or(&r.quality);
-            // AQ 1029: a reading taken with test gas on the sensor is flagged, never judged:
-            // no process alarm, and the device did answer (no comm loss).
-            let transitions = if r.flags.contains(&hazgate_wire::Flag::Calibration) {
-                t.alarm.evaluate_calibrating(r.ts, clock)
-            } else {
-                t.alarm.evaluate_timed(r.ts, clock, value, quality)
-            };
+            // AQ 1029: a reading taken with test gas on the sensor, or an impossible one, is
+            // flagged and never judged: no process alarm, and the device did answer.
+            let transitions = t.alarm.evaluate_flagged(r.ts, clock, value, quality, flagged);
             if transitions
                 .iter()
                 .any(|tr| matches!(tr.condition, Condition::Limit | Condition::Rate))

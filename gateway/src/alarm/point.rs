@@ -207,6 +207,23 @@ pub struct PointState {
     /// In calibration (readings flagged), with the too-long alarm.
     #[serde(default)]
     calibration: Flag,
+    /// Readings flagged `stuck_value` (AQ 1029 false data).
+    #[serde(default)]
+    stuck: Flag,
+    /// Readings flagged `impossible_jump` (AQ 1029 false data).
+    #[serde(default)]
+    jump: Flag,
+}
+
+/// What a reading's flags mean for its point's conditions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flagged {
+    /// Test gas on the sensor: not judged, the calibration allowance runs.
+    pub calibration: bool,
+    /// Unchanged over the configured samples: judged, and an equipment alarm.
+    pub stuck: bool,
+    /// Faster than physically possible: not judged, and an equipment alarm.
+    pub jump: bool,
 }
 
 impl PointState {
@@ -224,6 +241,9 @@ impl PointState {
         clamp(&mut self.comm.clock);
         clamp(&mut self.fault.since);
         clamp(&mut self.range.since);
+        clamp(&mut self.calibration.since);
+        clamp(&mut self.stuck.since);
+        clamp(&mut self.jump.since);
         if let Some(r) = &mut self.rate {
             clamp(&mut r.flag.since);
             let now = clock.div_euclid(r.width);
@@ -453,6 +473,8 @@ impl PointAlarm {
             fault: Flag::default(),
             range: Flag::default(),
             calibration: Flag::default(),
+            stuck: Flag::default(),
+            jump: Flag::default(),
         };
         PointAlarm {
             on: ms(spec.on_delay),
@@ -692,6 +714,65 @@ impl PointAlarm {
     /// limits or rate; the device answered (no comm loss); a calibration lasting longer
     /// than allowed is an alarm of its own.
     pub fn evaluate_calibrating(&mut self, ts: i64, clock: i64) -> Vec<Transition> {
+        self.evaluate_withheld(ts, clock, true)
+    }
+
+    /// [`PointAlarm::evaluate_timed`] for a reading with flags (AQ 1029 伪数据标注):
+    /// calibration and an impossible jump keep it from being judged; a stuck value is
+    /// judged; each flag raises its equipment alarm while it lasts.
+    pub fn evaluate_flagged(
+        &mut self,
+        ts: i64,
+        clock: i64,
+        value: Option<f64>,
+        quality: &Quality,
+        flagged: Flagged,
+    ) -> Vec<Transition> {
+        let mut out = if flagged.calibration || flagged.jump {
+            self.evaluate_withheld(ts, clock, flagged.calibration)
+        } else {
+            self.evaluate_timed(ts, clock, value, quality)
+        };
+        // During calibration the sensor sees test gas: nothing to say about false data.
+        if !flagged.calibration {
+            self.step_false_data(ts, clock, value, flagged, &mut out);
+        }
+        out
+    }
+
+    fn step_false_data(
+        &mut self,
+        ts: i64,
+        clock: i64,
+        value: Option<f64>,
+        flagged: Flagged,
+        out: &mut Vec<Transition>,
+    ) {
+        // The flags are already judged over samples; only the clear waits the off-delay.
+        let at = At {
+            ts,
+            clock,
+            on: 0,
+            off: self.off,
+        };
+        let says = || Says {
+            value,
+            limit: None,
+            label: None,
+        };
+        if let Some(s) = self.spec.stuck {
+            let f = &mut self.st.stuck;
+            step_flag(f, Condition::StuckValue, s.level, flagged.stuck, at, says(), out);
+        }
+        if let Some(j) = self.spec.jump {
+            let f = &mut self.st.jump;
+            step_flag(f, Condition::ImpossibleJump, j.level, flagged.jump, at, says(), out);
+        }
+    }
+
+    /// A reading that is not judged (calibration, an impossible value): the device
+    /// answered (no comm loss); the calibration allowance runs while `calibrating`.
+    fn evaluate_withheld(&mut self, ts: i64, clock: i64, calibrating: bool) -> Vec<Transition> {
         let mut out = Vec::new();
         if self.stale {
             self.st.clamp_times(clock);
@@ -706,12 +787,12 @@ impl PointAlarm {
             on: self.on,
             off: self.off,
         };
-        self.step_calibration(true, at, &mut out);
+        self.step_calibration(calibrating, at, &mut out);
         out
     }
 
     fn step_calibration(&mut self, calibrating: bool, at: At, out: &mut Vec<Transition>) {
-        let Some((max, level)) = self.spec.calibration else {
+        let Some((max, level)) = self.spec.calibration.as_ref().map(|c| (c.max, c.level)) else {
             return;
         };
         let at = At {
@@ -752,7 +833,7 @@ impl PointAlarm {
             v,
             out,
         );
-        let calibration = self.spec.calibration.map(|(_, l)| l);
+        let calibration = self.spec.calibration.as_ref().map(|c| c.level);
         relevel(
             &mut st.calibration.active,
             Condition::Calibration,
@@ -761,6 +842,10 @@ impl PointAlarm {
             v,
             out,
         );
+        let stuck = self.spec.stuck.map(|s| s.level);
+        relevel(&mut st.stuck.active, Condition::StuckValue, stuck, ts, v, out);
+        let jump = self.spec.jump.map(|j| j.level);
+        relevel(&mut st.jump.active, Condition::ImpossibleJump, jump, ts, v, out);
         if self.spec.limits.is_empty() {
             clear(&mut st.limit.active, Condition::Limit, v, ts, out);
         }
@@ -818,6 +903,8 @@ impl PointAlarm {
             (Condition::SensorFault, st.fault.active.as_ref()),
             (Condition::OutOfRange, st.range.active.as_ref()),
             (Condition::Calibration, st.calibration.active.as_ref()),
+            (Condition::StuckValue, st.stuck.active.as_ref()),
+            (Condition::ImpossibleJump, st.jump.active.as_ref()),
             (Condition::Limit, st.limit.active.as_ref()),
             (
                 Condition::Rate,

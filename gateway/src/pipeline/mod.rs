@@ -294,17 +294,17 @@ impl Pipeline {
                 }
             }
         }
-        self.evaluate(&batch).await;
+        self.evaluate(&mut batch).await;
         self.pending.append(&mut batch.readings);
     }
 
     /// Every event goes to the store's alarm lane (synced there before it is sent), the
     /// level changes to linkage, the new state to the uplink and the snapshot writer.
-    async fn evaluate(&mut self, batch: &Acquired) {
+    async fn evaluate(&mut self, batch: &mut Acquired) {
         if self.alarms.is_empty() {
             return;
         }
-        let events = self.alarms.evaluate(batch.clock, &batch.readings);
+        let events = self.alarms.evaluate(batch.clock, &mut batch.readings);
         // Outputs see every value of the points they follow (release thresholds) and read
         // back (feedback, reset inputs), not only level changes.
         if let Some(linkage) = &self.linkage {

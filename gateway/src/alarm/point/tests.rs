@@ -27,6 +27,8 @@ fn spec(mut limits: Vec<Limit>) -> AlarmSpec {
         sensor_fault: None,
         out_of_range: None,
         calibration: None,
+        stuck: None,
+        jump: None,
         linkage: Vec::new(),
     }
 }
@@ -590,7 +592,11 @@ fn an_event_carries_the_value_that_crossed_and_the_value_at_emission() {
 #[test]
 fn a_calibration_that_lasts_too_long_is_an_alarm() {
     let mut p = PointAlarm::new(AlarmSpec {
-        calibration: Some((Duration::from_secs(10), Yellow)),
+        calibration: Some(firmware_config::alarm::Calibration {
+            max: Duration::from_secs(10),
+            level: Yellow,
+            input: None,
+        }),
         ..leak()
     });
     good(&mut p, 0, 5.0);
@@ -610,4 +616,75 @@ fn a_calibration_that_lasts_too_long_is_an_alarm() {
         e.iter().map(|t| (t.condition, t.kind)).collect::<Vec<_>>(),
         [(Condition::Calibration, Clear)]
     );
+}
+
+/// AQ 1029 false data: a stuck value is judged and alarmed as equipment; an impossible
+/// jump is not judged (no process alarm) but alarmed as equipment; both clear with the
+/// first reading without the flag (after the off-delay).
+#[test]
+fn false_data_flags_raise_equipment_alarms() {
+    use firmware_config::alarm::{Jump, Stuck};
+    let stuck = Flagged {
+        stuck: true,
+        ..Flagged::default()
+    };
+    let jump = Flagged {
+        jump: true,
+        ..Flagged::default()
+    };
+    let calm = Flagged::default();
+    // (what, flags of each reading (value, flags), conditions and kinds expected)
+    #[allow(clippy::type_complexity)]
+    let rows: &[(&str, &[(f64, Flagged)], &[(Condition, EventKind)])] = &[
+        (
+            "stuck below the limit: only the equipment alarm",
+            &[(5.0, calm), (5.0, stuck), (5.0, stuck), (6.0, calm)],
+            &[(Condition::StuckValue, Raise), (Condition::StuckValue, Clear)],
+        ),
+        (
+            "stuck above the limit is still judged",
+            &[(30.0, calm), (30.0, stuck), (30.0, stuck)],
+            &[(Condition::Limit, Raise), (Condition::StuckValue, Raise)],
+        ),
+        (
+            "an impossible spike raises no process alarm",
+            &[(5.0, calm), (90.0, jump), (5.0, calm)],
+            &[
+                (Condition::ImpossibleJump, Raise),
+                (Condition::ImpossibleJump, Clear),
+            ],
+        ),
+        (
+            "a confirmed step is judged",
+            &[(5.0, calm), (90.0, jump), (91.0, calm)],
+            &[
+                (Condition::ImpossibleJump, Raise),
+                (Condition::Limit, Raise),
+                (Condition::ImpossibleJump, Clear),
+            ],
+        ),
+    ];
+    for (what, readings, want) in rows {
+        let mut p = PointAlarm::new(AlarmSpec {
+            on_delay: Duration::ZERO,
+            off_delay: Duration::ZERO,
+            stuck: Some(Stuck {
+                samples: 2,
+                level: Blue,
+            }),
+            jump: Some(Jump {
+                change: 10.0,
+                per: Duration::from_secs(1),
+                level: Blue,
+            }),
+            ..leak()
+        });
+        let mut got = Vec::new();
+        for (i, (v, f)) in readings.iter().enumerate() {
+            let t = i as i64 * S;
+            got.extend(p.evaluate_flagged(t, t, Some(*v), &Quality::Good, *f));
+        }
+        let got: Vec<_> = got.iter().map(|t| (t.condition, t.kind)).collect();
+        assert_eq!(got, *want, "{what}");
+    }
 }
