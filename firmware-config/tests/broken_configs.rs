@@ -952,6 +952,125 @@ jump = { change = 0.0, per = "1s", level = "blue" }
         line: 18,
     },
     Case {
+        name: "a derived point reading a point that does not exist",
+        toml: r#"[site]
+id = "HB-420300-0007"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15030 }
+
+[[device]]
+id = "WL-01"
+bus = "tcp-1"
+unit = 1
+profile = "tailings-pond-level"
+poll = "10s"
+
+[device.derived.FREEBOARD]
+difference = [316.0, "WATER_LEVL"]
+"#,
+        expect: "device \"WL-01\".derived.FREEBOARD: no point \"WL-01.WATER_LEVL\" to read",
+        line: 16,
+    },
+    Case {
+        name: "derived points that read each other",
+        toml: r#"[site]
+id = "HB-420300-0007"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15030 }
+
+[[device]]
+id = "WL-01"
+bus = "tcp-1"
+unit = 1
+profile = "tailings-pond-level"
+poll = "10s"
+
+[device.derived.A]
+difference = ["B", 1.0]
+
+[device.derived.B]
+difference = ["A", 1.0]
+"#,
+        expect: "it depends on itself through other derived points",
+        line: 16,
+    },
+    Case {
+        name: "a derived difference of unlike quantities",
+        toml: r#"[site]
+id = "HB-420300-0007"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15030 }
+
+[[device]]
+id = "WL-01"
+bus = "tcp-1"
+unit = 1
+profile = "tailings-pond-level"
+poll = "10s"
+
+[device.derived.ODD]
+difference = ["WATER_LEVEL", "BATTERY"]
+"#,
+        expect: "its points are in different units",
+        line: 16,
+    },
+    Case {
+        name: "a derived rate per week",
+        toml: r#"[site]
+id = "HB-420300-0007"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15030 }
+
+[[device]]
+id = "WL-01"
+bus = "tcp-1"
+unit = 1
+profile = "tailings-pond-level"
+poll = "10s"
+
+[device.derived.RISE]
+rate = { of = "WATER_LEVEL", over = "1h", per = "7d" }
+"#,
+        expect: "derived.RISE.rate.per: use \"1s\", \"1min\", \"1h\" or \"1d\"",
+        line: 17,
+    },
+    Case {
+        name: "a derived point with an alarm in another unit",
+        toml: r#"[site]
+id = "HB-420300-0007"
+gateway = "gw-01"
+
+[[bus]]
+id = "tcp-1"
+tcp = { host = "127.0.0.1", port = 15030 }
+
+[[device]]
+id = "WL-01"
+bus = "tcp-1"
+unit = 1
+profile = "tailings-pond-level"
+poll = "10s"
+
+[device.derived.FREEBOARD]
+difference = [316.0, "WATER_LEVEL"]
+alarm = { unit = "mm", limits = [{ below = 1000.0, level = "red" }] }
+"#,
+        expect: "the limits are in \"mm\" but the point reports \"m\"",
+        line: 18,
+    },
+    Case {
         name: "store too small",
         toml: r#"[site]
 id = "HB-420100-0001"

@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod decode;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod derive;
 pub mod envelope;
 pub mod metrics;
 pub mod ops;

@@ -50,10 +50,14 @@ pub enum Reason {
     /// The gateway's wall clock is implausible (before its build date or far in the
     /// future): the value is real, its time stamp is not to be trusted.
     Clock,
+    /// A derived total or rate covers less than its window: the gateway started within
+    /// it, or its input was silent for part of it. The value is a lower bound (a total)
+    /// or taken over a shorter span (a rate).
+    PartialWindow,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
         Reason::OutOfRange,
         Reason::StatusCode,
         Reason::UnknownUnit,
@@ -65,6 +69,7 @@ impl Reason {
         Reason::ConnectionRefused,
         Reason::ConnectionLost,
         Reason::Clock,
+        Reason::PartialWindow,
     ];
 
     /// A stable number for stores that keep numbers only (1 = out_of_range ... 10 =
@@ -89,6 +94,7 @@ impl Reason {
             Reason::ConnectionRefused => "connection_refused",
             Reason::ConnectionLost => "connection_lost",
             Reason::Clock => "clock",
+            Reason::PartialWindow => "partial_window",
         }
     }
 }

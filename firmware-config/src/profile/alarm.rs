@@ -6,8 +6,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::alarm::{
-    AlarmSpec, Calibration, Direction, Feedback, Jump, Level, Limit, Linkage, PointAt,
-    RateLimit, Release, Stuck,
+    AlarmSpec, Calibration, Direction, Feedback, Jump, Level, Limit, Linkage, PointAt, RateLimit,
+    Release, Stuck,
 };
 use crate::error::Diagnostics;
 use crate::serde_types::Interval;
@@ -355,6 +355,36 @@ pub fn resolve_alarm(
         jump,
         linkage,
     })
+}
+
+/// [`resolve_alarm`] for a point in `point_unit`: limits are numbers in a unit, so a
+/// ladder stated in another unit than the point's is refused, one stated in none takes
+/// the point's.
+pub fn resolve_alarm_in_unit(
+    raw: &Spanned<RawAlarm>,
+    point_unit: Option<&str>,
+    diag: &mut Diagnostics,
+    label: &str,
+) -> Option<AlarmSpec> {
+    let mut spec = resolve_alarm(raw, diag, label)?;
+    match (&spec.unit, point_unit) {
+        (Some(theirs), Some(ours)) if theirs != ours => {
+            let span = raw
+                .get_ref()
+                .unit
+                .as_ref()
+                .map(|u| u.span())
+                .unwrap_or(raw.span());
+            diag.error(
+                Some(span),
+                format!("{label}.alarm.unit"),
+                format!("the limits are in \"{theirs}\" but the point reports \"{ours}\"; state the limits in \"{ours}\" (override the point's `alarm` as a whole)"),
+            );
+        }
+        (None, Some(ours)) => spec.unit = Some(ours.to_string()),
+        _ => {}
+    }
+    Some(spec)
 }
 
 /// A release threshold must lie on the safe side of the limit that operates the output:

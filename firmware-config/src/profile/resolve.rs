@@ -216,32 +216,11 @@ fn resolve_one(
             diag.error(Some(u.span()), format!("{label}.unit"), e.to_string());
         }
     }
-    let mut alarm = raw
+    let point_unit = raw.unit.as_ref().map(|u| u.get_ref().as_str());
+    let alarm = raw
         .alarm
         .as_ref()
-        .and_then(|a| super::alarm::resolve_alarm(a, diag, label));
-    // Limits are numbers in a unit: a ladder stated in another unit than the point's is
-    // refused, one stated in none takes the point's.
-    if let (Some(spec), Some(a)) = (&mut alarm, &raw.alarm) {
-        let point_unit = raw.unit.as_ref().map(|u| u.get_ref().as_str());
-        match (&spec.unit, point_unit) {
-            (Some(theirs), Some(ours)) if theirs != ours => {
-                let span = a
-                    .get_ref()
-                    .unit
-                    .as_ref()
-                    .map(|u| u.span())
-                    .unwrap_or(a.span());
-                diag.error(
-                    Some(span),
-                    format!("{label}.alarm.unit"),
-                    format!("the limits are in \"{theirs}\" but the point reports \"{ours}\"; state the limits in \"{ours}\" (override the point's `alarm` as a whole)"),
-                );
-            }
-            (None, Some(ours)) => spec.unit = Some(ours.to_string()),
-            _ => {}
-        }
-    }
+        .and_then(|a| super::alarm::resolve_alarm_in_unit(a, point_unit, diag, label));
     let item = raw.item.as_ref().map(|i| {
         if !valid_id(i.get_ref()) {
             diag.error(

@@ -1,5 +1,6 @@
 //! Site config: one TOML file per site, checked fully before anything starts.
 
+pub mod derived;
 pub mod model;
 pub mod raw;
 mod resolve;

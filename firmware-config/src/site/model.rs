@@ -21,6 +21,8 @@ pub struct SiteConfig {
     pub hazard_sources: Vec<HazardSource>,
     pub buses: Vec<Bus>,
     pub devices: Vec<Device>,
+    /// Points computed at the edge from others, in the order they are computed.
+    pub derived: Vec<super::derived::Derived>,
 }
 
 impl SiteConfig {
@@ -28,10 +30,46 @@ impl SiteConfig {
         self.devices.iter().find(|d| d.id == id)
     }
 
+    /// Every point that has alarm settings, register and derived alike.
+    pub fn alarmed_points(&self) -> Vec<AlarmedPoint<'_>> {
+        let registers = self.devices.iter().flat_map(|d| {
+            d.points.iter().filter(|p| p.publish).filter_map(move |p| {
+                Some(AlarmedPoint {
+                    device: d,
+                    point: &p.id,
+                    unit: p.unit.as_deref(),
+                    item: p.item.as_deref(),
+                    alarm: p.alarm.as_ref()?,
+                })
+            })
+        });
+        let derived = self.derived.iter().filter_map(|x| {
+            Some(AlarmedPoint {
+                device: &self.devices[x.device],
+                point: &x.id,
+                unit: x.unit.as_deref(),
+                item: x.item.as_deref(),
+                alarm: x.alarm.as_ref()?,
+            })
+        });
+        registers.chain(derived).collect()
+    }
+
     /// Devices on one bus, in config order.
     pub fn devices_on(&self, bus: usize) -> impl Iterator<Item = &Device> {
         self.devices.iter().filter(move |d| d.bus == bus)
     }
+}
+
+/// A point with alarm settings, where it is and what it is in.
+#[derive(Debug, Clone, Copy)]
+pub struct AlarmedPoint<'a> {
+    pub device: &'a Device,
+    pub point: &'a str,
+    pub unit: Option<&'a str>,
+    /// The monitored item the GB 39496 roll-up counts it in.
+    pub item: Option<&'a str>,
+    pub alarm: &'a crate::alarm::AlarmSpec,
 }
 
 #[derive(Debug, Clone)]

@@ -128,4 +128,7 @@ pub struct RawDevice {
     pub max_gap: Option<Spanned<i64>>,
     #[serde(default)]
     pub points: BTreeMap<Spanned<String>, RawPoint>,
+    /// Points computed from others (freeboard, rainfall totals, displacement magnitude).
+    #[serde(default)]
+    pub derived: super::derived::RawDerivedTable,
 }

@@ -331,7 +331,8 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
         });
     }
 
-    check_linkage(&devices, &raw.devices, &mut diag);
+    let derived = super::derived::resolve_derived(&devices, &raw.devices, &mut diag);
+    check_linkage(&devices, &derived, &raw.devices, &mut diag);
     let mut errors = foreign;
     errors.extend(diag.errors);
     if !errors.is_empty() {
@@ -351,49 +352,69 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
         hazard_sources,
         buses,
         devices,
+        derived,
     })
 }
 
 /// A linkage output must name a device of this site and a point it can write: a coil or
 /// a holding register.
-fn check_linkage(devices: &[Device], raw: &[RawDevice], diag: &mut Diagnostics) {
+fn check_linkage(
+    devices: &[Device],
+    derived: &[super::derived::Derived],
+    raw: &[RawDevice],
+    diag: &mut Diagnostics,
+) {
     // Rules of several points may drive one output (it is operated while any is); they
     // must agree on what operated and released mean for it.
     let mut values: HashMap<(&str, &str), (f64, f64)> = HashMap::new();
-    for d in devices {
+    let register_alarms = devices.iter().flat_map(|d| {
+        d.points
+            .iter()
+            .filter_map(move |p| Some((d, "points", p.id.as_str(), p.alarm.as_ref()?)))
+    });
+    let derived_alarms = derived.iter().filter_map(|x| {
+        Some((
+            &devices[x.device],
+            "derived",
+            x.id.as_str(),
+            x.alarm.as_ref()?,
+        ))
+    });
+    for (d, table, point, alarm) in register_alarms.chain(derived_alarms) {
         let span = raw
             .iter()
             .find(|r| r.id.get_ref() == &d.id)
             .map(|r| r.id.span());
-        for p in d.points.iter() {
-            let Some(alarm) = &p.alarm else { continue };
-            if let Some(input) = alarm.calibration.as_ref().and_then(|c| c.input.as_ref()) {
-                let field = format!("device \"{}\".points.{}.alarm.calibration.input", d.id, p.id);
-                check_input(devices, input, span.clone(), field, diag);
-            }
-            for l in &alarm.linkage {
-                let field = format!("device \"{}\".points.{}.alarm.linkage", d.id, p.id);
-                let Some(target) = devices.iter().find(|t| t.id == l.device) else {
-                    diag.error(
-                        span.clone(),
-                        field,
-                        format!("no device \"{}\" to write to", l.device),
-                    );
-                    continue;
-                };
-                match target.points.iter().find(|t| t.id == l.point) {
+        if let Some(input) = alarm.calibration.as_ref().and_then(|c| c.input.as_ref()) {
+            let field = format!(
+                "device \"{}\".{table}.{point}.alarm.calibration.input",
+                d.id
+            );
+            check_input(devices, input, span.clone(), field, diag);
+        }
+        for l in &alarm.linkage {
+            let field = format!("device \"{}\".{table}.{point}.alarm.linkage", d.id);
+            let Some(target) = devices.iter().find(|t| t.id == l.device) else {
+                diag.error(
+                    span.clone(),
+                    field,
+                    format!("no device \"{}\" to write to", l.device),
+                );
+                continue;
+            };
+            match target.points.iter().find(|t| t.id == l.point) {
                     None => diag.error(span.clone(), field.clone(), format!("device \"{}\" has no point \"{}\"", l.device, l.point)),
                     Some(t) if !matches!(t.kind, crate::RegisterKind::Coil | crate::RegisterKind::Holding) => {
                         diag.error(span.clone(), field.clone(), format!("\"{}.{}\" is a {} and cannot be written; use a coil or a holding register", l.device, l.point, t.kind.name()))
                     }
                     Some(_) => {}
                 }
-                match values.entry((l.device.as_str(), l.point.as_str())) {
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert((l.on, l.off));
-                    }
-                    std::collections::hash_map::Entry::Occupied(o) if *o.get() != (l.on, l.off) => {
-                        diag.error(
+            match values.entry((l.device.as_str(), l.point.as_str())) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert((l.on, l.off));
+                }
+                std::collections::hash_map::Entry::Occupied(o) if *o.get() != (l.on, l.off) => {
+                    diag.error(
                             span.clone(),
                             field.clone(),
                             format!(
@@ -401,17 +422,16 @@ fn check_linkage(devices: &[Device], raw: &[RawDevice], diag: &mut Diagnostics) 
                                 l.device, l.point, o.get().0, o.get().1
                             ),
                         );
-                    }
-                    std::collections::hash_map::Entry::Occupied(_) => {}
                 }
-                let inputs = l
-                    .reset
-                    .iter()
-                    .map(|r| ("reset", r))
-                    .chain(l.feedback.iter().map(|f| ("feedback", &f.at)));
-                for (what, at) in inputs {
-                    check_input(devices, at, span.clone(), format!("{field}.{what}"), diag);
-                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
+            }
+            let inputs = l
+                .reset
+                .iter()
+                .map(|r| ("reset", r))
+                .chain(l.feedback.iter().map(|f| ("feedback", &f.at)));
+            for (what, at) in inputs {
+                check_input(devices, at, span.clone(), format!("{field}.{what}"), diag);
             }
         }
     }

@@ -84,16 +84,16 @@ impl AlarmEngine {
         let mut points = Vec::new();
         let mut index = HashMap::new();
         let mut switches = HashMap::new();
-        for d in &site.devices {
-            for p in d.points.iter().filter(|p| p.publish) {
-                let Some(spec) = &p.alarm else { continue };
-                let key = snapshot::key(&d.id, &p.id);
+        for ap in site.alarmed_points() {
+            let (d, spec) = (ap.device, ap.alarm);
+            {
+                let key = snapshot::key(&d.id, ap.point);
                 let alarm = match restored.points.remove(&key) {
                     Some(state) => PointAlarm::restore(spec.clone(), state),
                     None => PointAlarm::new(spec.clone()),
                 };
                 let device: Arc<str> = d.id.as_str().into();
-                let point: Arc<str> = p.id.as_str().into();
+                let point: Arc<str> = ap.point.into();
                 let calibration_input = spec
                     .calibration
                     .as_ref()
@@ -112,8 +112,8 @@ impl AlarmEngine {
                     alarm,
                     device,
                     point,
-                    unit: p.unit.as_deref().map(Into::into),
-                    item: p.item.as_deref().map(Into::into),
+                    unit: ap.unit.map(Into::into),
+                    item: ap.item.map(Into::into),
                     unit_mismatch: false,
                     source: d.hazard_source,
                     source_id,
@@ -154,7 +154,10 @@ impl AlarmEngine {
             for r in readings.iter() {
                 if let Some(on) = self.switches.get_mut(&(r.device.clone(), r.point.clone())) {
                     *on = !matches!(r.quality, hazgate_wire::Quality::Bad { .. })
-                        && r.value.as_ref().and_then(|v| v.as_f64()).is_some_and(|v| v != 0.0);
+                        && r.value
+                            .as_ref()
+                            .and_then(|v| v.as_f64())
+                            .is_some_and(|v| v != 0.0);
                 }
             }
         }
@@ -175,9 +178,11 @@ impl AlarmEngine {
                 calibration: r.flags.contains(&hazgate_wire::Flag::Calibration),
                 ..Flagged::default()
             };
-            let usable = value
-                .filter(|v| v.is_finite() && !matches!(r.quality, hazgate_wire::Quality::Bad { .. }));
-            if let (false, Some(v), false) = (flagged.calibration, usable, t.plausibility.is_off()) {
+            let usable = value.filter(|v| {
+                v.is_finite() && !matches!(r.quality, hazgate_wire::Quality::Bad { .. })
+            });
+            if let (false, Some(v), false) = (flagged.calibration, usable, t.plausibility.is_off())
+            {
                 let verdict = t.plausibility.judge(clock, v);
                 flagged.stuck = verdict.stuck;
                 flagged.jump = verdict.jump;
@@ -206,7 +211,9 @@ impl AlarmEngine {
             let quality = mismatch.as_ref().unwrap_or(&r.quality);
             // AQ 1029: a reading taken with test gas on the sensor, or an impossible one, is
             // flagged and never judged: no process alarm, and the device did answer.
-            let transitions = t.alarm.evaluate_flagged(r.ts, clock, value, quality, flagged);
+            let transitions = t
+                .alarm
+                .evaluate_flagged(r.ts, clock, value, quality, flagged);
             if transitions
                 .iter()
                 .any(|tr| matches!(tr.condition, Condition::Limit | Condition::Rate))

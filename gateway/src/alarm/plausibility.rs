@@ -120,15 +120,69 @@ mod tests {
         // (what, stuck samples, jump change per s, readings, verdicts)
         #[allow(clippy::type_complexity)]
         let rows: &[(&str, Option<u32>, Option<f64>, &[(i64, f64)], &str)] = &[
-            ("a moving value is never stuck", Some(3), None, &[(0, 1.0), (1, 1.1), (2, 1.0), (3, 1.1)], "...."),
-            ("the third equal sample in a row is stuck", Some(3), None, &[(0, 1.0), (1, 1.0), (2, 1.0), (3, 1.0)], "..ss"),
-            ("a change ends it at once", Some(3), None, &[(0, 1.0), (1, 1.0), (2, 1.0), (3, 1.2), (4, 1.2)], "..s.."),
-            ("slow moves are no jump", None, Some(5.0), &[(0, 0.0), (1, 4.0), (2, 8.5), (3, 4.0)], "...."),
-            ("a lone spike is flagged, the return accepted", None, Some(5.0), &[(0, 0.0), (1, 60.0), (2, 0.5), (3, 0.4)], ".j.."),
-            ("a step confirmed by the next reading is accepted", None, Some(5.0), &[(0, 0.0), (1, 60.0), (2, 61.0), (3, 62.0)], ".j.."),
-            ("the allowance grows with the time since the last accepted value", None, Some(5.0), &[(0, 0.0), (20, 60.0)], ".."),
-            ("a downward jump counts too", None, Some(5.0), &[(0, 50.0), (1, 0.0), (2, 50.0)], ".j."),
-            ("a second spike is measured from the accepted value", None, Some(5.0), &[(0, 0.0), (1, 60.0), (2, 0.0), (3, -60.0), (4, 0.0)], ".j.j."),
+            (
+                "a moving value is never stuck",
+                Some(3),
+                None,
+                &[(0, 1.0), (1, 1.1), (2, 1.0), (3, 1.1)],
+                "....",
+            ),
+            (
+                "the third equal sample in a row is stuck",
+                Some(3),
+                None,
+                &[(0, 1.0), (1, 1.0), (2, 1.0), (3, 1.0)],
+                "..ss",
+            ),
+            (
+                "a change ends it at once",
+                Some(3),
+                None,
+                &[(0, 1.0), (1, 1.0), (2, 1.0), (3, 1.2), (4, 1.2)],
+                "..s..",
+            ),
+            (
+                "slow moves are no jump",
+                None,
+                Some(5.0),
+                &[(0, 0.0), (1, 4.0), (2, 8.5), (3, 4.0)],
+                "....",
+            ),
+            (
+                "a lone spike is flagged, the return accepted",
+                None,
+                Some(5.0),
+                &[(0, 0.0), (1, 60.0), (2, 0.5), (3, 0.4)],
+                ".j..",
+            ),
+            (
+                "a step confirmed by the next reading is accepted",
+                None,
+                Some(5.0),
+                &[(0, 0.0), (1, 60.0), (2, 61.0), (3, 62.0)],
+                ".j..",
+            ),
+            (
+                "the allowance grows with the time since the last accepted value",
+                None,
+                Some(5.0),
+                &[(0, 0.0), (20, 60.0)],
+                "..",
+            ),
+            (
+                "a downward jump counts too",
+                None,
+                Some(5.0),
+                &[(0, 50.0), (1, 0.0), (2, 50.0)],
+                ".j.",
+            ),
+            (
+                "a second spike is measured from the accepted value",
+                None,
+                Some(5.0),
+                &[(0, 0.0), (1, 60.0), (2, 0.0), (3, -60.0), (4, 0.0)],
+                ".j.j.",
+            ),
         ];
         for (what, stuck, jump, readings, want) in rows {
             let mut p = Plausibility::new(&spec(*stuck, *jump));

@@ -762,11 +762,27 @@ impl PointAlarm {
         };
         if let Some(s) = self.spec.stuck {
             let f = &mut self.st.stuck;
-            step_flag(f, Condition::StuckValue, s.level, flagged.stuck, at, says(), out);
+            step_flag(
+                f,
+                Condition::StuckValue,
+                s.level,
+                flagged.stuck,
+                at,
+                says(),
+                out,
+            );
         }
         if let Some(j) = self.spec.jump {
             let f = &mut self.st.jump;
-            step_flag(f, Condition::ImpossibleJump, j.level, flagged.jump, at, says(), out);
+            step_flag(
+                f,
+                Condition::ImpossibleJump,
+                j.level,
+                flagged.jump,
+                at,
+                says(),
+                out,
+            );
         }
     }
 
@@ -843,9 +859,23 @@ impl PointAlarm {
             out,
         );
         let stuck = self.spec.stuck.map(|s| s.level);
-        relevel(&mut st.stuck.active, Condition::StuckValue, stuck, ts, v, out);
+        relevel(
+            &mut st.stuck.active,
+            Condition::StuckValue,
+            stuck,
+            ts,
+            v,
+            out,
+        );
         let jump = self.spec.jump.map(|j| j.level);
-        relevel(&mut st.jump.active, Condition::ImpossibleJump, jump, ts, v, out);
+        relevel(
+            &mut st.jump.active,
+            Condition::ImpossibleJump,
+            jump,
+            ts,
+            v,
+            out,
+        );
         if self.spec.limits.is_empty() {
             clear(&mut st.limit.active, Condition::Limit, v, ts, out);
         }

@@ -1,5 +1,5 @@
-//! The pipeline: readings as acquired → alarms → store. One task, in that order, so an
-//! alarm event is handed to the store (which syncs it before the uplink may send it)
+//! The pipeline: readings as acquired → derived points → alarms → store. One task, in
+//! that order, so a derived point is judged like any other, an alarm event is handed to the store (which syncs it before the uplink may send it)
 //! before the telemetry that caused it, and linkage outputs hear of a level change at once.
 //!
 //! It also keeps what is not a stream: the latest retained state (bounded, coalesced:
@@ -27,6 +27,7 @@ use hazgate_wire::{
 use crate::alarm::linkage::LinkageHandle;
 use crate::alarm::{snapshot, AlarmEngine};
 use crate::clock::ClockWatch;
+use crate::derive::Deriver;
 use crate::envelope::{Origin, Seqs};
 use crate::metrics::Metrics;
 use crate::poll::Acquired;
@@ -99,6 +100,7 @@ pub struct Parts {
 }
 
 struct Pipeline {
+    derive: Deriver,
     alarms: AlarmEngine,
     /// Equipment alarms of the gateway itself and of linkage outputs, for the state, by
     /// what raised them.
@@ -138,6 +140,7 @@ pub fn spawn(
     let (snapshots, snapshot_writer) =
         spawn_snapshot_writer(parts.site.store.dir.clone(), parts.metrics.clone());
     let pipeline = Pipeline {
+        derive: Deriver::new(&parts.site, None),
         alarms: AlarmEngine::new(&parts.site, parts.restored),
         equipment: BTreeMap::new(),
         outputs: BTreeMap::new(),
@@ -255,6 +258,8 @@ impl Pipeline {
                 self.linkage = Some(linkage);
             }
             Command::Reconfigure(site) => {
+                let previous = std::mem::take(&mut self.derive);
+                self.derive = Deriver::new(&site, Some(previous));
                 self.alarms = AlarmEngine::new(&site, Some(self.alarms.snapshot()));
                 self.abnormal.set(self.alarms.abnormal_devices());
                 self.publish_state();
@@ -286,6 +291,7 @@ impl Pipeline {
                 ));
             }
         }
+        self.derive.apply(batch.clock, &mut batch.readings);
         for r in &mut batch.readings {
             if let Some(problem) = content::repair_reading(r) {
                 self.repaired += 1;

@@ -639,7 +639,10 @@ fn false_data_flags_raise_equipment_alarms() {
         (
             "stuck below the limit: only the equipment alarm",
             &[(5.0, calm), (5.0, stuck), (5.0, stuck), (6.0, calm)],
-            &[(Condition::StuckValue, Raise), (Condition::StuckValue, Clear)],
+            &[
+                (Condition::StuckValue, Raise),
+                (Condition::StuckValue, Clear),
+            ],
         ),
         (
             "stuck above the limit is still judged",
