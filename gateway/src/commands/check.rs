@@ -114,6 +114,28 @@ pub fn report(site: &SiteConfig) -> CheckReport {
             }
         }
     }
+    if !site.derived.is_empty() {
+        let _ = writeln!(t, "\nderived points (computed in this order):");
+        for x in &site.derived {
+            let unit = x
+                .unit
+                .as_deref()
+                .map(|u| format!(" [{u}]"))
+                .unwrap_or_default();
+            let alarms = x
+                .alarm
+                .as_ref()
+                .map(|a| format!(", {} limit(s)", a.limits.len()))
+                .unwrap_or_default();
+            let _ = writeln!(
+                t,
+                "  {}.{}{unit} = {}{alarms}",
+                site.devices[x.device].id,
+                x.id,
+                x.op.describe()
+            );
+        }
+    }
     CheckReport { text: t, warnings }
 }
 
