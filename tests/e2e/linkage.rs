@@ -50,7 +50,7 @@ limits = [
 ]
 deadband = 0.05
 comm_loss = {{ after = "1s", level = "yellow" }}
-calibration = {{ max = "3s", level = "yellow" }}
+calibration = {{ max = "3s", level = "yellow", input = {{ device = "PC-01", point = "DI6" }} }}
 linkage = [
   {{ level = "red", device = "PC-01", point = "DO1", release_below = 1.0, fail_safe = true, feedback = {{ device = "PC-01", point = "DI1", within = "2s" }} }},
   {{ level = "red", device = "PC-01", point = "DO3", latch = true, reset = {{ device = "PC-01", point = "DI8" }} }},
@@ -401,10 +401,36 @@ fn the_pressure_spike_raises_the_spheres_alarms_and_closes_its_valve() {
 /// the sensor is back in service does both.
 #[test]
 fn test_gas_during_calibration_is_flagged_and_cuts_nothing() {
+    calibration_window(("CH4-T1", "STATUS", 4.0));
+}
+
+/// The same with a head that has no calibrating status: the technician's key switch on
+/// the substation (a relay module input) says calibration.
+#[test]
+fn a_calibration_key_switch_flags_test_gas_the_same_way() {
+    calibration_window(("PC-01", "DI6", 1.0));
+}
+
+/// Calibration begins with `on` (a point set to a value) and ends by setting it to 0.
+fn calibration_window(on: (&str, &str, f64)) {
     let r = rig();
     let _gw = Gateway::start(&r.w.path().join("site.toml"), &r.w.path().join("gw.log")).unwrap();
     std::thread::sleep(Duration::from_secs(1));
-    r.set("CH4-T1", "STATUS", 4.0);
+    let (device, point, value) = on;
+    r.set(device, point, value);
+    // Test gas goes on once the gateway sees the calibration (the key turned first).
+    r.sub
+        .wait_for(Duration::from_secs(10), "the calibration seen", |m| {
+            m.iter()
+                .filter(|m| m.topic.ends_with("/telemetry"))
+                .flat_map(|m| m.json()["readings"].as_array().cloned().unwrap_or_default())
+                .any(|x| {
+                    x["device"] == "CH4-T1"
+                        && x["point"] == "CH4"
+                        && x["flags"] == json!(["calibration"])
+                })
+        })
+        .unwrap();
     r.set("CH4-T1", "CH4", 2.0);
     let flagged = |m: &[Received]| {
         m.iter()
@@ -451,7 +477,7 @@ fn test_gas_during_calibration_is_flagged_and_cuts_nothing() {
         "an overdue calibration is no reason to cut power"
     );
     // Back in service: the same 2.0 %CH4 is real.
-    r.set("CH4-T1", "STATUS", 0.0);
+    r.set(device, point, 0.0);
     r.wait_coil("DO1", true, Duration::from_secs(5));
     let m = r
         .sub
