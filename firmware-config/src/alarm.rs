@@ -88,6 +88,9 @@ pub struct Linkage {
     /// Fail-safe (故障闭锁): also operate while the point is in comm loss or sensor fault
     /// (a methane sensor that fails or goes silent cuts power where the design says so).
     pub fail_safe: bool,
+    /// Released once the alarm that operates it is acknowledged (a siren: 消音); a beacon
+    /// stays until the alarm clears. A new or higher alarm operates it again.
+    pub silence_on_ack: bool,
 }
 
 /// Where an output is released: once the value is on the safe side of this.

@@ -62,6 +62,25 @@ pub enum Condition {
     Rollup,
 }
 
+impl Condition {
+    /// The name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Condition::Limit => "limit",
+            Condition::Rate => "rate",
+            Condition::CommLoss => "comm_loss",
+            Condition::SensorFault => "sensor_fault",
+            Condition::OutOfRange => "out_of_range",
+            Condition::Calibration => "calibration",
+            Condition::StuckValue => "stuck_value",
+            Condition::ImpossibleJump => "impossible_jump",
+            Condition::LinkageFailed => "linkage_failed",
+            Condition::StoreFailed => "store_failed",
+            Condition::Rollup => "rollup",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
@@ -69,6 +88,23 @@ pub enum EventKind {
     Escalate,
     Deescalate,
     Clear,
+    /// The occurrence was acknowledged (预警叫应): by a named person through the central
+    /// side (a command), or at the edge by the acknowledge button. Not a level change.
+    Ack,
+}
+
+/// Who acknowledged an occurrence, when, and through what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    /// The person, as the central side names them; `本地操作员` for the edge's button.
+    pub by: String,
+    /// When (ms UTC).
+    pub at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The command that carried it; absent when acknowledged at the edge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Arc<str>>,
 }
 
 /// One change of one alarm, on `{p}/{site}/{gateway}/alarm`. For a point, `device` and
@@ -97,6 +133,12 @@ pub struct AlarmEvent {
     pub label: Option<String>,
     /// When the condition was seen (acquisition time of the reading, ms UTC).
     pub ts: i64,
+    /// The occurrence (raise to clear) this event belongs to; absent for roll-ups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrence: Option<Arc<str>>,
+    /// On an `ack` event: who acknowledged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<Acknowledgement>,
 }
 
 /// One active alarm in the state message.
@@ -116,6 +158,12 @@ pub struct ActiveAlarm {
     pub limit: Option<f64>,
     pub unit: Option<Arc<str>>,
     pub label: Option<String>,
+    /// The occurrence, as its events name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrence: Option<Arc<str>>,
+    /// Who acknowledged it, while acknowledged (an escalation asks again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Acknowledgement>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 //! JSON Schema per message kind in `docs/schema/`.
 
 mod alarm;
+mod command;
 mod ids;
 mod messages;
 mod reading;
@@ -10,9 +11,10 @@ mod topics;
 pub mod validate;
 
 pub use alarm::{
-    ActiveAlarm, AlarmEvent, Condition, EventKind, Level, OutputRule, OutputState, SourceLevel,
-    State,
+    Acknowledgement, ActiveAlarm, AlarmEvent, Condition, EventKind, Level, OutputRule, OutputState,
+    SourceLevel, State,
 };
+pub use command::{command_topic, occurrence_id, Action, Command, CommandKind};
 pub use ids::{valid_id, ID_RULE};
 pub use messages::{Envelope, Gap, Health, Message, Presence, Status, StoreHealth, Telemetry};
 pub use reading::{Flag, Quality, Reading, Reason, Value};

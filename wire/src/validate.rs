@@ -40,6 +40,8 @@ pub enum Invalid {
     NotFinite { what: &'static str },
     #[error("a text value of {len} bytes, over the limit of {MAX_TEXT_VALUE}")]
     TextValueTooLong { len: usize },
+    #[error("the note \"{0}\" must be at most {MAX_NOTE} characters, with no control characters but line breaks")]
+    Note(String),
     #[error("{0}")]
     Contradiction(&'static str),
 }
@@ -125,10 +127,27 @@ pub fn alarm_event(a: &AlarmEvent) -> Result<(), Invalid> {
             ))
         }
     }
-    if (a.event == EventKind::Clear) != a.level.is_none() {
-        return Err(Invalid::Contradiction(
-            "a clear must have no level, and any other event a level",
-        ));
+    match a.event {
+        // An acknowledgement names its occurrence and who answered; the level is the one
+        // it was at (none if it cleared before the acknowledgement reached the edge).
+        EventKind::Ack => {
+            let (Some(o), Some(ack)) = (&a.occurrence, &a.ack) else {
+                return Err(Invalid::Contradiction(
+                    "an ack event must name its occurrence and who acknowledged it",
+                ));
+            };
+            id("occurrence", o)?;
+            acknowledgement(ack)?;
+        }
+        kind if (kind == EventKind::Clear) != a.level.is_none() => {
+            return Err(Invalid::Contradiction(
+                "a clear must have no level, and any other event a level",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(o) = &a.occurrence {
+        id("occurrence", o)?;
     }
     what_it_says(
         a.hazard_source.as_deref(),
@@ -169,12 +188,66 @@ pub fn state(s: &State) -> Result<(), Invalid> {
     for a in &s.alarms {
         id("device", &a.device)?;
         id("point", &a.point)?;
+        if let Some(o) = &a.occurrence {
+            id("occurrence", o)?;
+        }
+        if let Some(ack) = &a.acknowledged {
+            acknowledgement(ack)?;
+        }
         what_it_says(
             a.hazard_source.as_deref(),
             [a.value, a.crossed, a.limit],
             a.unit.as_deref(),
             a.label.as_deref(),
         )?;
+    }
+    Ok(())
+}
+
+/// Longest note a person may attach to an acknowledgement, in characters.
+pub const MAX_NOTE: usize = 500;
+
+/// Who acknowledged (a text like a label) and the note (up to [`MAX_NOTE`] characters,
+/// line breaks allowed, no other control characters).
+pub fn acknowledgement(a: &crate::Acknowledgement) -> Result<(), Invalid> {
+    text("acknowledged by", &a.by)?;
+    if let Some(n) = &a.note {
+        note(n)?;
+    }
+    if let Some(c) = &a.command {
+        id("command id", c)?;
+    }
+    Ok(())
+}
+
+fn note(n: &str) -> Result<(), Invalid> {
+    if n.chars().count() > MAX_NOTE || n.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(Invalid::Note(shown(n)));
+    }
+    Ok(())
+}
+
+/// A command to a gateway: ids, who gave it, and what it says. Whether it is meant for
+/// this gateway is the receiver's to check.
+pub fn command(c: &crate::Command) -> Result<(), Invalid> {
+    id("site", &c.site)?;
+    id("gateway", &c.gateway)?;
+    id("command id", &c.id)?;
+    text("given by", &c.by)?;
+    match &c.action {
+        crate::Action::Ack {
+            occurrence,
+            note: n,
+        } => {
+            id("occurrence", occurrence)?;
+            if let Some(n) = n {
+                note(n)?;
+            }
+        }
+        crate::Action::Reset { device, point } => {
+            id("device", device)?;
+            id("point", point)?;
+        }
     }
     Ok(())
 }
@@ -268,6 +341,8 @@ mod tests {
             unit: None,
             label: Some("二级报警".into()),
             ts: 1,
+            occurrence: Some("1-0a0b0c0d".into()),
+            ack: None,
         };
         assert!(alarm_event(&a).is_ok());
         a.event = EventKind::Clear;

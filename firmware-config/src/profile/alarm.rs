@@ -56,6 +56,8 @@ pub struct RawLinkage {
     pub feedback: Option<RawFeedback>,
     #[serde(default)]
     pub fail_safe: bool,
+    #[serde(default)]
+    pub silence_on_ack: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -297,6 +299,13 @@ pub fn resolve_alarm(
             if let Some(r) = release {
                 check_release(r, l.level, &limits, &at, &field("release_below"), diag);
             }
+            if l.silence_on_ack && l.latch {
+                diag.error(
+                    at.clone(),
+                    field("silence_on_ack"),
+                    "a latched output is released by its reset, not by an acknowledgement; use one or the other",
+                );
+            }
             if l.reset.is_some() && !l.latch {
                 diag.error(
                     at.clone(),
@@ -334,6 +343,7 @@ pub fn resolve_alarm(
                 }),
                 feedback,
                 fail_safe: l.fail_safe,
+                silence_on_ack: l.silence_on_ack,
             }
         })
         .collect();

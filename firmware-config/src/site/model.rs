@@ -78,6 +78,9 @@ pub struct SiteInfo {
     pub id: String,
     pub name: Option<String>,
     pub gateway: String,
+    /// The acknowledge push-button (消音/确认): acknowledges, as the local operator, every
+    /// alarm not yet acknowledged when it turns on.
+    pub ack_button: Option<crate::alarm::PointAt>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

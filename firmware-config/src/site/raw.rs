@@ -34,6 +34,9 @@ pub struct RawSiteInfo {
     /// Folders with the site's own profiles, relative to the site file.
     #[serde(default)]
     pub profile_dirs: Vec<PathBuf>,
+    /// The acknowledge (消音/确认) push-button: an input that acknowledges every alarm
+    /// not yet acknowledged when it turns on.
+    pub ack_button: Option<crate::profile::alarm::RawPointAt>,
 }
 
 #[derive(Debug, Deserialize)]

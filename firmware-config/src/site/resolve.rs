@@ -49,6 +49,10 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
         id: checked_id(&raw.site.id, "site.id", &mut diag),
         name: raw.site.name.clone(),
         gateway: checked_id(&raw.site.gateway, "site.gateway", &mut diag),
+        ack_button: raw.site.ack_button.as_ref().map(|b| crate::alarm::PointAt {
+            device: b.device.clone(),
+            point: b.point.clone(),
+        }),
     };
     let profile_dirs: Vec<PathBuf> = raw.site.profile_dirs.iter().map(|d| base.join(d)).collect();
     let uplink = raw.uplink.as_ref().and_then(|u| {
@@ -333,6 +337,15 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
 
     let derived = super::derived::resolve_derived(&devices, &raw.devices, &mut diag);
     check_linkage(&devices, &derived, &raw.devices, &mut diag);
+    if let Some(b) = &site.ack_button {
+        check_input(
+            &devices,
+            b,
+            Some(raw.site.id.span()),
+            "site.ack_button".into(),
+            &mut diag,
+        );
+    }
     let mut errors = foreign;
     errors.extend(diag.errors);
     if !errors.is_empty() {

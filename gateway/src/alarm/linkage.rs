@@ -66,6 +66,8 @@ pub struct Seen {
     pub value: Option<f64>,
     /// An equipment condition that a fail-safe rule acts on: comm loss or sensor fault.
     pub fault: bool,
+    /// Its process alarm is acknowledged: a `silence_on_ack` rule (a siren) lets go.
+    pub acknowledged: bool,
 }
 
 /// A watch and the output task it wakes.
@@ -81,6 +83,8 @@ pub struct LinkageHandle {
     sources: HashMap<PointKey, Vec<Feed<Seen>>>,
     /// Feedback and reset inputs, by the point they read.
     inputs: HashMap<PointKey, Vec<Feed<Option<f64>>>>,
+    /// Reset commands, by output: a count that grows with each one.
+    resets: HashMap<PointKey, Feed<u64>>,
     wakes: Vec<Arc<Notify>>,
 }
 
@@ -89,6 +93,7 @@ impl Drop for LinkageHandle {
         // The senders are gone once this returns; wake every task to see it.
         self.sources.clear();
         self.inputs.clear();
+        self.resets.clear();
         for w in &self.wakes {
             w.notify_one();
         }
@@ -101,10 +106,26 @@ impl LinkageHandle {
         for c in changes {
             if let Some(feeds) = self.sources.get(&(c.device.clone(), c.point.clone())) {
                 for f in feeds {
-                    f.tx.send_modify(|s| s.level = c.level);
+                    f.tx.send_modify(|s| {
+                        s.level = c.level;
+                        s.acknowledged = c.acknowledged;
+                    });
                     f.wake.notify_one();
                 }
             }
+        }
+    }
+
+    /// A reset command for an output (the operator's reset from the central side): latched
+    /// rules whose condition is gone let go. `false` when there is no such output.
+    pub fn reset(&self, device: &str, point: &str) -> bool {
+        match self.resets.get(&(device.into(), point.into())) {
+            Some(f) => {
+                f.tx.send_modify(|n| *n += 1);
+                f.wake.notify_one();
+                true
+            }
+            None => false,
         }
     }
 
@@ -126,12 +147,14 @@ impl LinkageHandle {
             .filter(|_| !r.flags.iter().any(|f| f.withholds_judgement()));
         if let Some(feeds) = self.sources.get(&key) {
             let (level, fault) = state();
-            let seen = Seen {
-                level,
-                value,
-                fault,
-            };
             for f in feeds {
+                // The acknowledgement comes with level changes (`set`), not with readings.
+                let seen = Seen {
+                    level,
+                    value,
+                    fault,
+                    acknowledged: f.tx.borrow().acknowledged,
+                };
                 if f.tx
                     .send_if_modified(|s| std::mem::replace(s, seen) != seen)
                 {
@@ -148,6 +171,24 @@ impl LinkageHandle {
                 }
             }
         }
+    }
+
+    /// One feed per key (a reset counter per output).
+    fn feed_one(
+        map: &mut HashMap<PointKey, Feed<u64>>,
+        device: &str,
+        point: &str,
+        wake: &Arc<Notify>,
+    ) -> watch::Receiver<u64> {
+        let (tx, rx) = watch::channel(0);
+        map.insert(
+            (device.into(), point.into()),
+            Feed {
+                tx,
+                wake: wake.clone(),
+            },
+        );
+        rx
     }
 
     fn feed<T: Default>(
@@ -184,6 +225,12 @@ impl Rule {
     /// The state machine: operate at the level (or, fail-safe, on a fault); release by
     /// level, by value past the release threshold, or by a reset when latched.
     fn step(&mut self, seen: Seen, reset: bool) {
+        // A siren silenced by an acknowledgement; a new or higher alarm sounds it again
+        // (an escalation asks for a new acknowledgement).
+        if self.spec.silence_on_ack && seen.acknowledged {
+            self.operated = false;
+            return;
+        }
         let at_level = seen.level >= Some(self.spec.level) || (self.spec.fail_safe && seen.fault);
         if at_level {
             self.operated = true;
@@ -203,8 +250,8 @@ impl Rule {
     }
 
     /// Takes what its watches say now. A reset is the input turning on (a push-button),
-    /// not its staying on.
-    fn update(&mut self) {
+    /// not its staying on, or a reset command (`commanded`).
+    fn update(&mut self, commanded: bool) {
         let seen = *self.seen.borrow_and_update();
         let reset_on = self
             .reset
@@ -212,7 +259,7 @@ impl Rule {
             .is_some_and(|r| r.borrow_and_update().is_some_and(|v| v != 0.0));
         let edge = reset_on && !self.reset_was_on;
         self.reset_was_on = reset_on;
-        self.step(seen, edge);
+        self.step(seen, edge || commanded);
     }
 
     /// The pipeline dropped the handle.
@@ -231,6 +278,8 @@ struct Output {
     on: f64,
     off: f64,
     rules: Vec<Rule>,
+    /// Reset commands: the count grows with each.
+    resets: watch::Receiver<u64>,
     feedback: Option<(Feedback, watch::Receiver<Option<f64>>)>,
     applied: Option<f64>,
     /// When the value now desired was written (for the feedback's time).
@@ -312,9 +361,9 @@ pub fn spawn(site: &SiteConfig, writers: BusWriters, alarms: PipelineHandle) -> 
     let mut outputs: BTreeMap<(String, String), Output> = BTreeMap::new();
     let mut wakes: BTreeMap<(String, String), Arc<Notify>> = BTreeMap::new();
     let mut buses: BTreeMap<(String, String), Option<mpsc::Sender<WriteRequest>>> = BTreeMap::new();
-    for d in &site.devices {
-        for p in &d.points {
-            let Some(alarm) = &p.alarm else { continue };
+    for ap in site.alarmed_points() {
+        let (d, alarm) = (ap.device, ap.alarm);
+        {
             for l in &alarm.linkage {
                 let Some(target) = site.device(&l.device) else {
                     continue;
@@ -326,6 +375,8 @@ pub fn spawn(site: &SiteConfig, writers: BusWriters, alarms: PipelineHandle) -> 
                 let wake = wakes.entry(key.clone()).or_default().clone();
                 let output = outputs.entry(key.clone()).or_insert_with(|| {
                     buses.insert(key.clone(), writers.get(&target.bus).cloned());
+                    let resets =
+                        LinkageHandle::feed_one(&mut handle.resets, &l.device, &l.point, &wake);
                     Output {
                         device: l.device.clone(),
                         point: l.point.clone(),
@@ -339,6 +390,7 @@ pub fn spawn(site: &SiteConfig, writers: BusWriters, alarms: PipelineHandle) -> 
                         on: l.on,
                         off: l.off,
                         rules: Vec::new(),
+                        resets,
                         feedback: None,
                         applied: None,
                         written_at: None,
@@ -352,14 +404,14 @@ pub fn spawn(site: &SiteConfig, writers: BusWriters, alarms: PipelineHandle) -> 
                         LinkageHandle::feed(&mut handle.inputs, &f.at.device, &f.at.point, &wake);
                     output.feedback = Some((f.clone(), rx));
                 }
-                let seen = LinkageHandle::feed(&mut handle.sources, &d.id, &p.id, &wake);
+                let seen = LinkageHandle::feed(&mut handle.sources, &d.id, ap.point, &wake);
                 let reset = l
                     .reset
                     .as_ref()
                     .map(|r| LinkageHandle::feed(&mut handle.inputs, &r.device, &r.point, &wake));
                 output.rules.push(Rule {
                     device: d.id.as_str().into(),
-                    point: p.id.as_str().into(),
+                    point: ap.point.into(),
                     spec: l.clone(),
                     seen,
                     reset,
@@ -393,8 +445,13 @@ async fn drive(
             return;
         }
         let was = o.operated();
+        let commanded = o.resets.has_changed().unwrap_or(false);
+        if commanded {
+            o.resets.borrow_and_update();
+            info!(output = %o.target(), "reset command");
+        }
         for r in &mut o.rules {
-            r.update();
+            r.update(commanded);
         }
         if o.operated() != was {
             info!(output = %o.target(), operated = o.operated(), "linkage output {}", if o.operated() { "operated" } else { "released" });
@@ -518,6 +575,9 @@ fn failure_event(o: &Output, kind: EventKind, why: Option<String>) -> AlarmEvent
         unit: None,
         label: Some(why.unwrap_or_else(|| format!("{} written and confirmed again", o.target()))),
         ts: crate::clock::wall_ms(),
+        // The pipeline names the occurrence (it keeps the gateway's equipment alarms).
+        occurrence: None,
+        ack: None,
     }
 }
 
@@ -543,6 +603,7 @@ mod tests {
                 reset: None,
                 feedback: None,
                 fail_safe: false,
+                silence_on_ack: false,
             },
             seen,
             reset: None,
@@ -557,6 +618,28 @@ mod tests {
             level,
             value: Some(value),
             fault: false,
+            acknowledged: false,
+        }
+    }
+
+    /// A siren (`silence_on_ack`) lets go when its alarm is acknowledged and sounds again
+    /// on a new alarm; a beacon on the same alarm stays on until it clears.
+    #[test]
+    fn an_acknowledgement_silences_only_a_siren() {
+        let mut siren = rule(None, false);
+        siren.spec.silence_on_ack = true;
+        let mut beacon = rule(None, false);
+        let acked = Seen {
+            acknowledged: true,
+            ..seen(Some(Red), 60.0)
+        };
+        for (r, want) in [(&mut siren, false), (&mut beacon, true)] {
+            r.step(seen(Some(Red), 60.0), false);
+            assert!(r.operated);
+            r.step(acked, false);
+            assert_eq!(r.operated, want);
+            r.step(seen(Some(Red), 61.0), false);
+            assert!(r.operated, "not acknowledged any more: operated again");
         }
     }
 
@@ -614,6 +697,7 @@ mod tests {
             level: None,
             value: None,
             fault: true,
+            acknowledged: false,
         };
         let mut plain = rule(Some(Release::Below(1.0)), false);
         plain.step(silent, false);
@@ -638,6 +722,7 @@ mod tests {
             on: 1.0,
             off: 0.0,
             rules: vec![rule(None, false), rule(None, false)],
+            resets: watch::channel(0).1,
             feedback: None,
             applied: None,
             written_at: None,

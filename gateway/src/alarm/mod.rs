@@ -16,11 +16,12 @@ use std::sync::Arc;
 use firmware_config::site::HazardSource;
 use firmware_config::SiteConfig;
 use hazgate_wire::{
-    ActiveAlarm, AlarmEvent, Condition, Envelope, EventKind, Level, Reading, SourceLevel, State,
+    Acknowledgement, ActiveAlarm, AlarmEvent, Condition, Envelope, EventKind, Level, Reading,
+    SourceLevel, State,
 };
 
 use plausibility::Plausibility;
-use point::{Flagged, PointAlarm, Transition};
+use point::{Active, Flagged, PointAlarm, Transition};
 use snapshot::Snapshot;
 
 /// The level a point's process conditions are at; linkage outputs follow it.
@@ -29,6 +30,20 @@ pub struct ProcessLevel {
     pub device: Arc<str>,
     pub point: Arc<str>,
     pub level: Option<Level>,
+    /// Every process condition at that level is acknowledged: outputs that silence on
+    /// acknowledgement (a siren) are released.
+    pub acknowledged: bool,
+}
+
+/// What an acknowledgement did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AckOutcome {
+    /// Applied: the `ack` event to record.
+    Applied(Box<Event>),
+    /// The occurrence was acknowledged already: nothing changes.
+    Already,
+    /// No such occurrence here (it cleared, or belongs elsewhere).
+    Unknown,
 }
 
 /// An event as the engine makes it; the store task gives it its envelope (and seq).
@@ -303,11 +318,68 @@ impl AlarmEngine {
 
     fn process_level(&self, i: usize) -> ProcessLevel {
         let p = &self.points[i];
+        let level = process(&p.alarm);
+        let at_level: Vec<Active> = p
+            .alarm
+            .active()
+            .into_iter()
+            .filter(|a| matches!(a.condition, Condition::Limit | Condition::Rate))
+            .filter(|a| Some(a.level) == level)
+            .collect();
         ProcessLevel {
             device: p.device.clone(),
             point: p.point.clone(),
-            level: process(&p.alarm),
+            level,
+            acknowledged: !at_level.is_empty() && at_level.iter().all(|a| a.ack.is_some()),
         }
+    }
+
+    /// Acknowledges one occurrence by its id (预警叫应).
+    pub fn acknowledge(&mut self, occurrence: &str, ack: &Acknowledgement) -> AckOutcome {
+        for i in 0..self.points.len() {
+            let t = &self.points[i];
+            let found = t.alarm.active().into_iter().find(|a| {
+                hazgate_wire::occurrence_id(&t.device, &t.point, a.condition, a.opened)
+                    == occurrence
+            });
+            let Some(a) = found else { continue };
+            let t = &mut self.points[i];
+            return match t.alarm.acknowledge(a.condition, a.opened, ack) {
+                Some(true) => {
+                    if matches!(a.condition, Condition::Limit | Condition::Rate) {
+                        self.changed.push(i);
+                    }
+                    AckOutcome::Applied(Box::new(ack_event(t, &a, ack)))
+                }
+                Some(false) => AckOutcome::Already,
+                None => AckOutcome::Unknown,
+            };
+        }
+        AckOutcome::Unknown
+    }
+
+    /// Acknowledges every occurrence not yet acknowledged (the edge's button): the
+    /// `ack` events to record.
+    pub fn acknowledge_all(&mut self, ack: &Acknowledgement) -> Vec<Event> {
+        let open: Vec<String> = self
+            .points
+            .iter()
+            .flat_map(|t| {
+                t.alarm
+                    .active()
+                    .into_iter()
+                    .filter(|a| a.ack.is_none())
+                    .map(|a| {
+                        hazgate_wire::occurrence_id(&t.device, &t.point, a.condition, a.opened)
+                    })
+            })
+            .collect();
+        open.iter()
+            .filter_map(|o| match self.acknowledge(o, ack) {
+                AckOutcome::Applied(e) => Some(*e),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The retained state: the site's level, each source's, every active alarm.
@@ -338,6 +410,11 @@ impl AlarmEngine {
                     limit: a.limit,
                     unit: p.unit.clone(),
                     label: a.label.clone(),
+                    occurrence: Some(
+                        hazgate_wire::occurrence_id(&p.device, &p.point, a.condition, a.opened)
+                            .into(),
+                    ),
+                    acknowledged: a.ack.clone(),
                 });
             }
         }
@@ -388,8 +465,35 @@ fn unsent() -> Envelope {
     }
 }
 
-fn point_event(t: &Tracked, tr: Transition, unit: Option<Arc<str>>) -> Event {
+/// The `ack` event of an active occurrence.
+fn ack_event(t: &Tracked, a: &Active, ack: &Acknowledgement) -> Event {
     AlarmEvent {
+        envelope: unsent(),
+        event: EventKind::Ack,
+        condition: a.condition,
+        device: Some(t.device.clone()),
+        point: Some(t.point.clone()),
+        hazard_source: t.source_id.clone(),
+        level: Some(a.level),
+        previous: None,
+        value: a.value,
+        crossed: None,
+        limit: a.limit,
+        unit: t.unit.clone(),
+        label: a.label.clone(),
+        ts: crate::clock::wall_ms(),
+        occurrence: Some(
+            hazgate_wire::occurrence_id(&t.device, &t.point, a.condition, a.opened).into(),
+        ),
+        ack: Some(ack.clone()),
+    }
+}
+
+fn point_event(t: &Tracked, tr: Transition, unit: Option<Arc<str>>) -> Event {
+    let occurrence = hazgate_wire::occurrence_id(&t.device, &t.point, tr.condition, tr.opened);
+    AlarmEvent {
+        occurrence: Some(occurrence.into()),
+        ack: None,
         envelope: unsent(),
         event: tr.kind,
         condition: tr.condition,
@@ -429,5 +533,7 @@ fn rollup_event(
         unit: None,
         label: None,
         ts,
+        occurrence: None,
+        ack: None,
     }
 }

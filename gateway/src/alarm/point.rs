@@ -35,7 +35,7 @@
 use std::time::Duration;
 
 use firmware_config::alarm::{AlarmSpec, Direction, Level, Limit, RateDirection};
-use hazgate_wire::{Quality, Reason};
+use hazgate_wire::{Acknowledgement, Quality, Reason};
 use serde::{Deserialize, Serialize};
 
 /// What makes a point alarm (`limit`, `rate`, `comm_loss`, `sensor_fault`, `out_of_range`;
@@ -72,6 +72,9 @@ pub struct Transition {
     pub label: Option<String>,
     /// Acquisition time of the reading that caused it, ms UTC.
     pub ts: i64,
+    /// When its occurrence was raised (ms UTC): with the point and condition, the
+    /// occurrence's id.
+    pub opened: i64,
 }
 
 /// One active alarm of a point.
@@ -86,6 +89,10 @@ pub struct Active {
     pub crossed: Option<f64>,
     pub limit: Option<f64>,
     pub label: Option<String>,
+    /// When the occurrence was raised.
+    pub opened: i64,
+    /// Who acknowledged it at this level or a higher one.
+    pub ack: Option<Acknowledgement>,
 }
 
 /// A raised condition: its level and what the event that set it said.
@@ -98,6 +105,13 @@ struct Raised {
     crossed: Option<f64>,
     limit: Option<f64>,
     label: Option<String>,
+    /// When the occurrence (raise to clear) began; 0 in states saved before it was kept
+    /// (restored as `since`).
+    #[serde(default)]
+    opened: i64,
+    /// Acknowledged (预警叫应); an escalation asks again.
+    #[serde(default)]
+    ack: Option<Acknowledgement>,
 }
 
 /// A condition with one level.
@@ -354,6 +368,12 @@ fn raise(
         Some(p) if level > p => EventKind::Escalate,
         Some(_) => EventKind::Deescalate,
     };
+    // One occurrence from raise to clear; a higher level must be answered again.
+    let opened = slot.as_ref().map_or(ts, |r| r.opened);
+    let ack = slot
+        .as_mut()
+        .and_then(|r| r.ack.take())
+        .filter(|_| kind == EventKind::Deescalate);
     let label = says.label.cloned();
     out.push(Transition {
         condition,
@@ -365,6 +385,7 @@ fn raise(
         limit: says.limit,
         label: label.clone(),
         ts,
+        opened,
     });
     *slot = Some(Raised {
         level,
@@ -373,6 +394,8 @@ fn raise(
         crossed: says.value,
         limit: says.limit,
         label,
+        opened,
+        ack,
     });
 }
 
@@ -394,6 +417,7 @@ fn clear(
             limit: r.limit,
             label: r.label,
             ts,
+            opened: r.opened,
         });
     }
 }
@@ -513,6 +537,23 @@ impl PointAlarm {
                 old.width = new.width;
                 old.slots = [EMPTY; SLOTS];
             }
+        }
+        // States saved before occurrences were kept: the occurrence began at `since`.
+        for r in [
+            &mut st.comm.active,
+            &mut st.fault.active,
+            &mut st.range.active,
+            &mut st.calibration.active,
+            &mut st.stuck.active,
+            &mut st.jump.active,
+            &mut st.limit.active,
+        ]
+        .into_iter()
+        .chain(st.rate.as_mut().map(|r| &mut r.flag.active))
+        .flatten()
+        .filter(|r| r.opened == 0)
+        {
+            r.opened = r.since;
         }
         p.st = st;
         p.stale = true;
@@ -921,9 +962,40 @@ impl PointAlarm {
                     crossed: r.crossed,
                     limit: r.limit,
                     label: r.label.clone(),
+                    opened: r.opened,
+                    ack: r.ack.clone(),
                 })
             })
             .collect()
+    }
+
+    /// Acknowledges the occurrence of `condition` opened at `opened`: `Some(true)` when it
+    /// is applied, `Some(false)` when it was acknowledged already, `None` when the point
+    /// has no such occurrence (cleared, or never).
+    pub fn acknowledge(
+        &mut self,
+        condition: Condition,
+        opened: i64,
+        ack: &Acknowledgement,
+    ) -> Option<bool> {
+        let st = &mut self.st;
+        let slot = match condition {
+            Condition::CommLoss => &mut st.comm.active,
+            Condition::SensorFault => &mut st.fault.active,
+            Condition::OutOfRange => &mut st.range.active,
+            Condition::Calibration => &mut st.calibration.active,
+            Condition::StuckValue => &mut st.stuck.active,
+            Condition::ImpossibleJump => &mut st.jump.active,
+            Condition::Limit => &mut st.limit.active,
+            Condition::Rate => &mut st.rate.as_mut()?.flag.active,
+            _ => return None,
+        };
+        let r = slot.as_mut().filter(|r| r.opened == opened)?;
+        if r.ack.is_some() {
+            return Some(false);
+        }
+        r.ack = Some(ack.clone());
+        Some(true)
     }
 
     fn raised(&self) -> impl Iterator<Item = (Condition, Option<&Raised>)> {

@@ -250,6 +250,7 @@ impl Daemon {
             health_interval: HEALTH_INTERVAL,
             seqs: self.seqs.clone(),
             clock: self.clock.clone(),
+            pipeline: Some(self.pipeline.command_sink()),
         };
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(crate::uplink::run(

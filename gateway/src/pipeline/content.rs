@@ -137,6 +137,8 @@ mod tests {
             unit: Some("\u{7}".into()),
             label: Some("x".repeat(300)),
             ts: 1,
+            ack: None,
+            occurrence: None,
         };
         assert!(repair_event(&mut e).is_some());
         assert!(validate::alarm_event(&e).is_ok(), "{e:?}");

@@ -20,12 +20,12 @@ use tracing::{error, info};
 
 use firmware_config::SiteConfig;
 use hazgate_wire::{
-    ActiveAlarm, AlarmEvent, Condition, EventKind, Level, Message, OutputState, Quality, Reading,
-    Reason, Telemetry, TopicKind,
+    Acknowledgement, Action, ActiveAlarm, AlarmEvent, Condition, EventKind, Level, Message,
+    OutputState, Quality, Reading, Reason, Telemetry, TopicKind,
 };
 
 use crate::alarm::linkage::LinkageHandle;
-use crate::alarm::{snapshot, AlarmEngine};
+use crate::alarm::{snapshot, AckOutcome, AlarmEngine};
 use crate::clock::ClockWatch;
 use crate::derive::Deriver;
 use crate::envelope::{Origin, Seqs};
@@ -39,6 +39,51 @@ pub const MAX_BATCH: usize = 500;
 /// The level of the gateway's own `store_failed` alarm: it must reach people, and as an
 /// equipment alarm it never colours a hazard source or the site.
 const STORE_FAILED_LEVEL: Level = Level::Orange;
+
+/// Who acknowledges with the edge's push-button.
+pub const LOCAL_OPERATOR: &str = "本地操作员 (local operator)";
+
+/// The site's acknowledge push-button and whether it last read on.
+struct AckButton {
+    device: Arc<str>,
+    point: Arc<str>,
+    was_on: bool,
+}
+
+fn ack_button(site: &SiteConfig) -> Option<AckButton> {
+    site.site.ack_button.as_ref().map(|b| AckButton {
+        device: b.device.as_str().into(),
+        point: b.point.as_str().into(),
+        was_on: false,
+    })
+}
+
+/// The `ack` event of one of the gateway's own equipment alarms.
+fn equipment_ack_event(a: &ActiveAlarm, ack: &Acknowledgement) -> AlarmEvent {
+    AlarmEvent {
+        envelope: hazgate_wire::Envelope {
+            v: hazgate_wire::VERSION,
+            site: Arc::from(""),
+            gateway: Arc::from(""),
+            seq: 0,
+        },
+        event: EventKind::Ack,
+        condition: a.condition,
+        device: Some(a.device.clone()),
+        point: Some(a.point.clone()),
+        hazard_source: a.hazard_source.clone(),
+        level: Some(a.level),
+        previous: None,
+        value: a.value,
+        crossed: None,
+        limit: a.limit,
+        unit: a.unit.clone(),
+        label: a.label.clone(),
+        ts: crate::clock::wall_ms(),
+        occurrence: a.occurrence.clone(),
+        ack: Some(ack.clone()),
+    }
+}
 
 /// The latest retained state, ready to publish.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +102,8 @@ enum Command {
     OutputState(Box<OutputState>),
     /// Where level changes go for linkage outputs; it is told every level at once.
     SetLinkage(LinkageHandle),
+    /// A command from the central side, already checked to be for this gateway.
+    Remote(Box<hazgate_wire::Command>),
 }
 
 /// The pipeline's address.
@@ -81,8 +128,33 @@ impl PipelineHandle {
         let _ = self.tx.send(Command::SetLinkage(linkage)).await;
     }
 
+    /// Where the uplink hands commands from the central side. It does not keep the
+    /// pipeline alive: at shutdown the pipeline ends with its last real handle.
+    pub fn command_sink(&self) -> CommandSink {
+        CommandSink {
+            tx: self.tx.downgrade(),
+        }
+    }
+
     pub async fn reconfigure(&self, site: SiteConfig) {
         let _ = self.tx.send(Command::Reconfigure(Box::new(site))).await;
+    }
+}
+
+/// Takes commands from the central side (acknowledgements, resets) to the pipeline while
+/// it runs.
+#[derive(Clone)]
+pub struct CommandSink {
+    tx: mpsc::WeakSender<Command>,
+}
+
+impl CommandSink {
+    /// A command already checked to be for this gateway; dropped if the pipeline has
+    /// ended (the central side sends it again after the next start).
+    pub async fn command(&self, command: hazgate_wire::Command) {
+        if let Some(tx) = self.tx.upgrade() {
+            let _ = tx.send(Command::Remote(Box::new(command))).await;
+        }
     }
 }
 
@@ -122,6 +194,8 @@ struct Pipeline {
     clock_ok: bool,
     /// Readings repaired to pass the content rules (logged now and then).
     repaired: u64,
+    /// The acknowledge push-button and whether it last read on.
+    ack_button: Option<AckButton>,
 }
 
 /// Starts the pipeline on `readings`. It ends when that channel closes (polling stopped)
@@ -157,6 +231,7 @@ pub fn spawn(
         store_failed: false,
         clock_ok: true,
         repaired: 0,
+        ack_button: ack_button(&parts.site),
     };
     let join = tokio::spawn(async move {
         pipeline.run(readings, commands, sync_interval).await;
@@ -243,8 +318,8 @@ impl Pipeline {
 
     async fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::ExternalAlarm(event, key) => {
-                self.track_equipment(&event, key);
+            Command::ExternalAlarm(mut event, key) => {
+                self.track_equipment(&mut event, key);
                 self.record_alarm(*event).await;
                 self.publish_state();
             }
@@ -257,7 +332,9 @@ impl Pipeline {
                 linkage.set(&self.alarms.process_levels());
                 self.linkage = Some(linkage);
             }
+            Command::Remote(c) => self.on_command(*c).await,
             Command::Reconfigure(site) => {
+                self.ack_button = ack_button(&site);
                 let previous = std::mem::take(&mut self.derive);
                 self.derive = Deriver::new(&site, Some(previous));
                 self.alarms = AlarmEngine::new(&site, Some(self.alarms.snapshot()));
@@ -301,7 +378,123 @@ impl Pipeline {
             }
         }
         self.evaluate(&mut batch).await;
+        self.watch_ack_button(&batch.readings).await;
         self.pending.append(&mut batch.readings);
+    }
+
+    /// The acknowledge push-button turning on acknowledges, as the local operator, every
+    /// alarm not yet acknowledged.
+    async fn watch_ack_button(&mut self, readings: &[Reading]) {
+        let Some(button) = &mut self.ack_button else {
+            return;
+        };
+        let Some(r) = readings
+            .iter()
+            .rev()
+            .find(|r| r.device == button.device && r.point == button.point)
+        else {
+            return;
+        };
+        let on = !matches!(r.quality, Quality::Bad { .. })
+            && r.value
+                .as_ref()
+                .and_then(|v| v.as_f64())
+                .is_some_and(|v| v != 0.0);
+        let pressed = on && !button.was_on;
+        button.was_on = on;
+        if !pressed {
+            return;
+        }
+        let ack = Acknowledgement {
+            by: LOCAL_OPERATOR.to_string(),
+            at: crate::clock::wall_ms(),
+            note: None,
+            command: None,
+        };
+        let mut events = self.alarms.acknowledge_all(&ack);
+        for a in self
+            .equipment
+            .values_mut()
+            .filter(|a| a.acknowledged.is_none())
+        {
+            a.acknowledged = Some(ack.clone());
+            events.push(equipment_ack_event(a, &ack));
+        }
+        info!(alarms = events.len(), "acknowledge button pressed");
+        self.after_acknowledgements(events).await;
+    }
+
+    /// A command from the central side: an acknowledgement or an output reset.
+    async fn on_command(&mut self, c: hazgate_wire::Command) {
+        match c.action {
+            Action::Ack { occurrence, note } => {
+                let ack = Acknowledgement {
+                    by: c.by,
+                    at: c.ts,
+                    note,
+                    command: Some(c.id.clone()),
+                };
+                let outcome = match self.alarms.acknowledge(&occurrence, &ack) {
+                    AckOutcome::Unknown => self.acknowledge_equipment(&occurrence, &ack),
+                    known => known,
+                };
+                match outcome {
+                    AckOutcome::Applied(event) => {
+                        info!(occurrence = %occurrence, by = %ack.by, command = %c.id, "alarm acknowledged");
+                        self.after_acknowledgements(vec![*event]).await;
+                    }
+                    AckOutcome::Already => {
+                        info!(occurrence = %occurrence, command = %c.id, "acknowledged already; nothing to do")
+                    }
+                    AckOutcome::Unknown => {
+                        tracing::warn!(occurrence = %occurrence, command = %c.id, "acknowledgement of an alarm this gateway does not have (cleared already?): ignored")
+                    }
+                }
+            }
+            Action::Reset { device, point } => {
+                let known = self
+                    .linkage
+                    .as_ref()
+                    .is_some_and(|l| l.reset(&device, &point));
+                if known {
+                    info!(output = %format!("{device}.{point}"), by = %c.by, command = %c.id, "reset command applied");
+                } else {
+                    tracing::warn!(output = %format!("{device}.{point}"), command = %c.id, "reset of an output this gateway does not drive: ignored");
+                }
+            }
+        }
+    }
+
+    fn acknowledge_equipment(&mut self, occurrence: &str, ack: &Acknowledgement) -> AckOutcome {
+        let Some(a) = self
+            .equipment
+            .values_mut()
+            .find(|a| a.occurrence.as_deref() == Some(occurrence))
+        else {
+            return AckOutcome::Unknown;
+        };
+        if a.acknowledged.is_some() {
+            return AckOutcome::Already;
+        }
+        a.acknowledged = Some(ack.clone());
+        AckOutcome::Applied(Box::new(equipment_ack_event(a, ack)))
+    }
+
+    /// Acknowledgements applied: their events recorded, outputs that silence on them
+    /// told, the state and the snapshot renewed.
+    async fn after_acknowledgements(&mut self, events: Vec<AlarmEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let changes = self.alarms.take_changes();
+        if let (Some(linkage), false) = (&self.linkage, changes.is_empty()) {
+            linkage.set(&changes);
+        }
+        for e in events {
+            self.record_alarm(e).await;
+        }
+        self.publish_state();
+        let _ = self.snapshots.send(Some(Arc::new(self.alarms.snapshot())));
     }
 
     /// Every event goes to the store's alarm lane (synced there before it is sent), the
@@ -361,15 +554,26 @@ impl Pipeline {
             .await;
     }
 
-    fn track_equipment(&mut self, event: &AlarmEvent, key: String) {
+    /// Keeps the gateway's own equipment alarms for the state, and names their
+    /// occurrences: opened at the raise, the same until the clear.
+    fn track_equipment(&mut self, event: &mut AlarmEvent, key: String) {
         let (Some(device), Some(point)) = (&event.device, &event.point) else {
             return;
         };
         match event.level {
             Some(level) if event.event != EventKind::Clear => {
+                let kept = self.equipment.get(&key);
+                let occurrence: Arc<str> =
+                    kept.and_then(|a| a.occurrence.clone()).unwrap_or_else(|| {
+                        hazgate_wire::occurrence_id(device, point, event.condition, event.ts).into()
+                    });
+                let acknowledged = kept.and_then(|a| a.acknowledged.clone());
+                event.occurrence = Some(occurrence.clone());
                 self.equipment.insert(
                     key,
                     ActiveAlarm {
+                        occurrence: Some(occurrence),
+                        acknowledged,
                         device: device.clone(),
                         point: point.clone(),
                         hazard_source: event.hazard_source.clone(),
@@ -385,7 +589,9 @@ impl Pipeline {
                 );
             }
             _ => {
-                self.equipment.remove(&key);
+                if let Some(a) = self.equipment.remove(&key) {
+                    event.occurrence = a.occurrence;
+                }
             }
         }
     }
@@ -419,8 +625,11 @@ impl Pipeline {
                 "存储恢复 (store writes again)".to_string()
             }),
             ts: crate::clock::wall_ms(),
+            occurrence: None,
+            ack: None,
         };
-        self.track_equipment(&event, "store".into());
+        let mut event = event;
+        self.track_equipment(&mut event, "store".into());
         self.record_alarm(event).await;
         self.publish_state();
     }

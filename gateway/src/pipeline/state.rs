@@ -58,6 +58,8 @@ mod tests {
             limit: None,
             unit: None,
             label: None,
+            acknowledged: None,
+            occurrence: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The MQTT uplink: QoS 1 publishing from the store, PUBACKs advancing it, reconnects with
 //! backoff and jitter, TLS, and the retained status (birth, health, last will).
 
+pub mod command;
 mod session;
 mod settings;
 

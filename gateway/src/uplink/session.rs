@@ -101,6 +101,25 @@ pub async fn run(
     }
 }
 
+/// A message on the command topic: applied if it is a command for this gateway, else
+/// refused in the log.
+async fn on_command(settings: &UplinkSettings, topic: &str, payload: &[u8]) {
+    let Some(pipeline) = &settings.pipeline else {
+        return;
+    };
+    if topic != settings.command_topic() {
+        warn!(
+            topic,
+            "a message on a topic this gateway did not subscribe to: ignored"
+        );
+        return;
+    }
+    match super::command::read(payload, &settings.origin) {
+        Ok(c) => pipeline.command(c).await,
+        Err(e) => warn!(topic, "command refused: {e}"),
+    }
+}
+
 /// Which queue a message came from, for the backlog's bounded share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
@@ -234,6 +253,14 @@ impl Session {
             inflight: HashMap::new(),
             backlog_inflight: 0,
         };
+        // Commands from the central side (acknowledgements, resets). A clean session holds
+        // none while we are away: the central side sends again what we have not confirmed.
+        if settings.pipeline.is_some() {
+            self.client
+                .subscribe(settings.command_topic(), QoS::AtLeastOnce)
+                .await
+                .map_err(|e| UplinkError::Broker(format!("the connection's queue closed: {e}")))?;
+        }
         // Birth, then the current state: a regulator connecting later sees the situation,
         // and a broker that lost its retained messages gets them back.
         self.publish_status(settings, &mut state, Presence::Online, None)
@@ -246,7 +273,7 @@ impl Session {
             self.fill(settings, store, metrics, &mut state, &mut queues)
                 .await?;
             tokio::select! {
-                event = self.events.recv() => self.on_event(event, store, metrics, &mut state).await?,
+                event = self.events.recv() => self.on_event(event, settings, store, metrics, &mut state).await?,
                 _ = store.ready.notified() => queues.wake(),
                 changed = settings.state.changed() => {
                     if changed.is_ok() {
@@ -338,6 +365,7 @@ impl Session {
     async fn on_event(
         &mut self,
         event: Option<Result<Event, ConnectionError>>,
+        settings: &UplinkSettings,
         store: &StoreHandle,
         metrics: &Metrics,
         state: &mut Flight,
@@ -368,6 +396,10 @@ impl Session {
                         .inflight
                         .store(state.inflight_count() as u64, Ordering::Relaxed);
                 }
+                Ok(())
+            }
+            Some(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                on_command(settings, &p.topic, &p.payload).await;
                 Ok(())
             }
             Some(Ok(_)) => Ok(()),
@@ -416,7 +448,10 @@ impl Session {
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         while !state.inflight.is_empty() || state.awaiting.iter().any(Option::is_some) {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(event) => self.on_event(event, store, metrics, state).await?,
+                Ok(event) => {
+                    self.on_event(event, settings, store, metrics, state)
+                        .await?
+                }
                 Err(_) => break,
             }
         }

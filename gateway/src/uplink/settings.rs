@@ -40,9 +40,16 @@ pub struct UplinkSettings {
     /// Seqs of every topic; the status seq is shared by birth, health and will messages.
     pub seqs: Arc<Seqs>,
     pub clock: Arc<ClockWatch>,
+    /// Where commands from the central side go (acknowledgements, resets).
+    pub pipeline: Option<crate::pipeline::CommandSink>,
 }
 
 impl UplinkSettings {
+    /// Where the central side sends this gateway its commands.
+    pub fn command_topic(&self) -> String {
+        hazgate_wire::command_topic(&self.uplink.prefix, &self.origin.site, &self.origin.gateway)
+    }
+
     pub fn topic(&self, kind: TopicKind) -> String {
         topic(
             &self.uplink.prefix,

@@ -98,8 +98,29 @@ pub fn alarm(buf: &mut Vec<u8>, a: &AlarmEvent) -> usize {
     if let Some(x) = a.limit {
         let _ = write!(buf, ",limit={x}");
     }
+    if let Some(o) = &a.occurrence {
+        string_field(buf, "occurrence", o);
+    }
+    if let Some(ack) = &a.ack {
+        string_field(buf, "ack_by", &ack.by);
+    }
     let _ = writeln!(buf, " {}", a.ts);
     1
+}
+
+/// `,key="value"`: a string field, with its quotes and backslashes escaped. Intake has
+/// already refused control characters in what is stored this way.
+fn string_field(buf: &mut Vec<u8>, key: &str, value: &str) {
+    buf.push(b',');
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(b"=\"");
+    for b in value.bytes() {
+        if matches!(b, b'"' | b'\\') {
+            buf.push(b'\\');
+        }
+        buf.push(b);
+    }
+    buf.push(b'"');
 }
 
 /// One line per data gap, at the first lost acquisition time.
@@ -222,6 +243,8 @@ mod tests {
             unit: None,
             label: Some("二级 报警".into()),
             ts: 5,
+            ack: None,
+            occurrence: None,
         };
         let mut buf = Vec::new();
         alarm(&mut buf, &a);
@@ -310,6 +333,8 @@ mod tests {
                 unit: None,
                 label: Some(label.clone()),
                 ts: 1,
+                ack: None,
+                occurrence: None,
             };
             alarm(&mut buf, &a);
             let text = String::from_utf8(buf).unwrap();

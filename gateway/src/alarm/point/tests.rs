@@ -553,6 +553,7 @@ fn serde_names() {
         limit: None,
         label: None,
         ts: 1,
+        opened: 1,
     };
     let j = serde_json::to_value(&t).unwrap();
     assert_eq!(j["condition"], "comm_loss");
