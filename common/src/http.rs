@@ -58,8 +58,8 @@ pub async fn serve(listener: TcpListener, router: Router, limits: HttpLimits) {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let stream = match listener.accept().await {
-            Ok((s, _)) => s,
+        let (stream, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors, or a connection reset before it was taken:
                 // wait a little rather than spin.
@@ -69,7 +69,10 @@ pub async fn serve(listener: TcpListener, router: Router, limits: HttpLimits) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        // Handlers may ask who is calling (login rate limits, the audit log).
+        let router = router
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(remote)));
         tokio::spawn(async move {
             serve_one(stream, router, limits).await;
             drop(slot);

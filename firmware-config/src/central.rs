@@ -20,11 +20,32 @@ pub struct CentralConfig {
     pub mqtt: Uplink,
     pub ingest: IngestSettings,
     pub store: TimeSeriesStore,
-    /// Where the regulator view answers.
-    pub web: Option<SocketAddr>,
+    /// Where the regulator view answers, and how.
+    pub web: Option<WebSettings>,
+    /// The supervision database: occurrences, acknowledgements, users, audit.
+    pub supervision: SupervisionSettings,
     /// Where `/metrics` and `/health` answer.
     pub metrics: Option<SocketAddr>,
 }
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSettings {
+    pub listen: SocketAddr,
+    /// Session cookies carry `Secure`: set it when the view is served over TLS (a reverse
+    /// proxy in front), so a browser never sends the cookie in clear.
+    pub cookie_secure: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupervisionSettings {
+    /// `sqlite:///path/file.db` (created if missing) or `postgres://user@host/db`.
+    pub database: String,
+    /// The database password, for PostgreSQL; never written into the URL in the config.
+    pub password: Option<Secret>,
+}
+
+/// The supervision database unless `[supervision] database` says otherwise.
+pub const DEFAULT_SUPERVISION_DB: &str = "sqlite:///var/lib/hazingest/supervision.db";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct IngestSettings {
@@ -65,8 +86,25 @@ struct RawCentral {
     mqtt: RawUplink,
     ingest: Option<RawIngest>,
     store: RawTimeSeriesStore,
-    web: Option<RawMetrics>,
+    web: Option<RawWeb>,
     metrics: Option<RawMetrics>,
+    supervision: Option<RawSupervision>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeb {
+    listen: Spanned<String>,
+    #[serde(default)]
+    cookie_secure: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSupervision {
+    database: Option<Spanned<String>>,
+    password_file: Option<PathBuf>,
+    password_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,10 +162,13 @@ pub fn parse_central(source: &SourceText) -> Result<CentralConfig, ConfigErrors>
     };
     let mqtt = resolve_uplink(&raw.mqtt, "mqtt", default_client_id, &base, &mut diag);
     let store = resolve_store(&raw.store, &base, &mut diag);
-    let web = raw
-        .web
-        .as_ref()
-        .and_then(|w| resolve_listen(&w.listen, "web.listen", &mut diag));
+    let web = raw.web.as_ref().and_then(|w| {
+        resolve_listen(&w.listen, "web.listen", &mut diag).map(|listen| WebSettings {
+            listen,
+            cookie_secure: w.cookie_secure,
+        })
+    });
+    let supervision = resolve_supervision(raw.supervision.as_ref(), &base, &mut diag);
     let metrics = raw
         .metrics
         .as_ref()
@@ -139,9 +180,69 @@ pub fn parse_central(source: &SourceText) -> Result<CentralConfig, ConfigErrors>
             store,
             web,
             metrics,
+            supervision,
         }),
         None => Err(ConfigErrors(diag.errors)),
     }
+}
+
+fn resolve_supervision(
+    raw: Option<&RawSupervision>,
+    base: &Path,
+    diag: &mut Diagnostics,
+) -> SupervisionSettings {
+    let database = match raw.and_then(|r| r.database.as_ref()) {
+        Some(d) => {
+            let url = d.get_ref();
+            let known = ["sqlite://", "postgres://", "postgresql://"]
+                .iter()
+                .any(|p| url.starts_with(p));
+            if !known {
+                diag.error(
+                    Some(d.span()),
+                    "supervision.database",
+                    "use \"sqlite:///path/file.db\" or \"postgres://user@host/database\"",
+                );
+            }
+            let userinfo = url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split('/').next())
+                .and_then(|authority| authority.rsplit_once('@'))
+                .map(|(userinfo, _)| userinfo);
+            if userinfo.is_some_and(|u| u.contains(':')) {
+                diag.error(
+                    Some(d.span()),
+                    "supervision.database",
+                    "a password is never written into the config: use `password_file` or `password_env`",
+                );
+            }
+            // A relative SQLite path is relative to the config file, like the others.
+            match url.strip_prefix("sqlite://") {
+                Some(path) if !path.starts_with('/') => {
+                    format!("sqlite://{}", base.join(path).display())
+                }
+                _ => url.clone(),
+            }
+        }
+        None => DEFAULT_SUPERVISION_DB.to_string(),
+    };
+    let password = match (
+        raw.and_then(|r| r.password_file.as_ref()),
+        raw.and_then(|r| r.password_env.as_ref()),
+    ) {
+        (Some(_), Some(e)) => {
+            diag.error(
+                Some(e.span()),
+                "supervision.password_env",
+                "give `password_file` or `password_env`, not both",
+            );
+            None
+        }
+        (Some(f), None) => Some(Secret::File(base.join(f))),
+        (None, Some(e)) => Some(Secret::Env(e.get_ref().clone())),
+        (None, None) => None,
+    };
+    SupervisionSettings { database, password }
 }
 
 fn resolve_ingest(raw: Option<&RawIngest>, base: &Path, diag: &mut Diagnostics) -> IngestSettings {

@@ -5,13 +5,15 @@
 //! The data path is mirrored by the modules: `subscribe` (MQTT session, manual
 //! acknowledgements) -> `intake` (validation) -> `write` (line protocol, batches, the
 //! store) and `view` (the page); what is refused or kept out of the store goes to the
-//! `quarantine`; `run` wires them, `ops` reports on them.
+//! `quarantine`; `supervise` keeps the call-response record (occurrences, who answered,
+//! users and sessions) in its own database; `run` wires them, `ops` reports on them.
 
 pub mod intake;
 pub mod ops;
 pub mod quarantine;
 pub mod run;
 pub mod subscribe;
+pub mod supervise;
 pub mod view;
 pub mod write;
 

@@ -15,6 +15,7 @@ use crate::intake::{IntakeRules, RejectCounter};
 use crate::ops::{self, Metrics};
 use crate::quarantine::Quarantine;
 use crate::subscribe::{self, SubscribeContext};
+use crate::supervise::Supervision;
 use crate::view::{self, View};
 use crate::write::{run_batcher, run_writer, BatchLimits, StoreClient};
 
@@ -41,12 +42,27 @@ pub async fn run(config: CentralConfig) -> Result<()> {
         config.ingest.max_pending,
     ));
     let view = Arc::new(View::default());
+    let (supervision, commands) = Supervision::open(&config.supervision, &config.mqtt.prefix)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the supervision database {} ([supervision] database)",
+                crate::supervise::db::redact(&config.supervision.database)
+            )
+        })?;
+    supervision.spawn_resender();
 
-    if let Some(addr) = config.web {
+    if let Some(web) = &config.web {
         serve(
             "regulator view",
-            addr,
-            view::router(view.clone(), store.clone(), quarantine.clone()),
+            web.listen,
+            view::router(
+                view.clone(),
+                store.clone(),
+                quarantine.clone(),
+                supervision.clone(),
+                web.cookie_secure,
+            ),
         )
         .await?;
     }
@@ -66,6 +82,7 @@ pub async fn run(config: CentralConfig) -> Result<()> {
     let writer = tokio::spawn(run_writer(
         batch_rx,
         store,
+        Some(supervision.clone()),
         metrics.clone(),
         stop_rx.clone(),
         drained_tx,
@@ -82,9 +99,12 @@ pub async fn run(config: CentralConfig) -> Result<()> {
         metrics,
         rejects,
         quarantine,
+        supervision: Some(supervision),
     };
     info!(group = %context.group, "hazingest {} starting", env!("CARGO_PKG_VERSION"));
-    let session = tokio::spawn(subscribe::run(context, pending_tx, stop_rx, drained_rx));
+    let session = tokio::spawn(subscribe::run(
+        context, pending_tx, stop_rx, drained_rx, commands,
+    ));
 
     shutdown_signal().await;
     info!("stopping: writing what is held, then leaving the broker");

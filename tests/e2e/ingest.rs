@@ -438,7 +438,11 @@ fn open_events(web: u16) -> Result<(u16, std::net::TcpStream)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", web))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET /api/events HTTP/1.1\r\nhost: x\r\n\r\n")?;
+    write!(
+        s,
+        "GET /api/events HTTP/1.1\r\nhost: x\r\n{}\r\n",
+        http::auth_line(web)
+    )?;
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {

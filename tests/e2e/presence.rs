@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use hazgate_e2e::browser::Browser;
-use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon, Gateway};
+use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon, Gateway, ADMIN_PASSWORD};
 use hazgate_e2e::http;
 use hazgate_e2e::mqtt::{publish_all, wait_port, Broker, Subscriber};
 use hazgate_e2e::victoria::VictoriaMetrics;
@@ -219,7 +219,7 @@ fn a_gateway_whose_clock_is_wrong_is_shown_with_a_warning() {
     assert_eq!(row(web, "T-CLK", "gw-good").unwrap()["clock_ok"], true);
 
     let browser = Browser::start().unwrap();
-    browser.open(&format!("http://127.0.0.1:{web}/")).unwrap();
+    browser.login(web, "admin", ADMIN_PASSWORD).unwrap();
     let warning = |gateway: &str| {
         format!(
             r#"const g = document.querySelector('tr.gateway[data-site="T-CLK"][data-gateway="{gateway}"]'); const w = g && g.querySelector('.clock-warning'); return g ? (w ? w.textContent : "") : null;"#

@@ -11,7 +11,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use hazgate_e2e::browser::Browser;
-use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon, Gateway};
+use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon, Gateway, ADMIN_PASSWORD};
 use hazgate_e2e::http::metric;
 use hazgate_e2e::mqtt::{wait_port, Broker, Subscriber};
 use hazgate_e2e::victoria::VictoriaMetrics;
@@ -125,9 +125,7 @@ const CH1_COLOUR: &str = r#"const b = document.querySelector('tr.alarm[data-devi
 fn an_alarm_from_hazsim_turns_the_page_red_within_2s_and_clears() {
     let r = rig();
     let browser = Browser::start().unwrap();
-    browser
-        .open(&format!("http://127.0.0.1:{}/", r.web))
-        .unwrap();
+    browser.login(r.web, "admin", ADMIN_PASSWORD).unwrap();
     browser
         .wait_until(GATEWAY_LEVEL, &json!("none"), Duration::from_secs(20))
         .unwrap();
@@ -352,9 +350,7 @@ fn a_minute_of_failures_loses_nothing_and_doubles_nothing() {
     );
 
     let browser = Browser::start().unwrap();
-    browser
-        .open(&format!("http://127.0.0.1:{}/", r.web))
-        .unwrap();
+    browser.login(r.web, "admin", ADMIN_PASSWORD).unwrap();
     let shown = r#"return [...document.querySelectorAll('#history tbody tr')].length;"#;
     browser
         .wait_until(shown, &json!(alarms.len()), Duration::from_secs(20))

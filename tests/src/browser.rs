@@ -58,6 +58,29 @@ impl Browser {
         Ok(())
     }
 
+    /// Logs in to the view on 127.0.0.1:`port` through its login page and waits for the
+    /// page proper.
+    pub fn login(&self, port: u16, name: &str, password: &str) -> Result<()> {
+        self.open(&format!("http://127.0.0.1:{port}/login"))?;
+        self.wait_until(
+            "return document.querySelector('#login') !== null;",
+            &json!(true),
+            Duration::from_secs(10),
+        )?;
+        let fill = format!(
+            "document.querySelector('[name=name]').value = {}; document.querySelector('[name=password]').value = {}; document.querySelector('#login').requestSubmit(); return true;",
+            json!(name),
+            json!(password)
+        );
+        self.eval(&fill)?;
+        self.wait_until(
+            "return location.pathname === '/' && document.querySelector('#who') !== null && document.querySelector('#who').textContent !== '';",
+            &json!(true),
+            Duration::from_secs(10),
+        )?;
+        Ok(())
+    }
+
     /// Runs a script in the page (`return ...;`) and gives back its value.
     pub fn eval(&self, script: &str) -> Result<Value> {
         self.command(

@@ -43,8 +43,10 @@ impl Daemon {
         Ok(d)
     }
 
-    /// Starts `hazingest run -c central`.
+    /// Starts `hazingest run -c central`, with an `admin` user and API token provisioned
+    /// (see [`provision_admin`]).
     pub fn ingest(central: &Path, log: &Path) -> Result<Daemon> {
+        provision_admin(central)?;
         Self::start_program("hazingest", central, log)
     }
 
@@ -156,10 +158,70 @@ pub struct CentralSetup<'a> {
 }
 
 /// A central.toml for tests: short batches, the default group, the quarantine in
-/// `quarantine-{client_id}` beside the file.
+/// `quarantine-{client_id}` and the supervision database `supervision-{client_id}.db`
+/// beside the file.
 pub fn central_toml(c: &CentralSetup) -> String {
     format!(
-        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"{}\"\nkeep_alive = \"5s\"\n[ingest]\ngroup = \"hazingest\"\nquarantine_dir = \"quarantine-{1}\"\n[store]\nurl = \"{}\"\nbatch_lines = 5000\nbatch_interval = \"100ms\"\ntimeout = \"2s\"\n[web]\nlisten = \"127.0.0.1:{}\"\n[metrics]\nlisten = \"127.0.0.1:{}\"\n",
+        "[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"{}\"\nkeep_alive = \"5s\"\n[ingest]\ngroup = \"hazingest\"\nquarantine_dir = \"quarantine-{1}\"\n[store]\nurl = \"{}\"\nbatch_lines = 5000\nbatch_interval = \"100ms\"\ntimeout = \"2s\"\n[web]\nlisten = \"127.0.0.1:{}\"\n[metrics]\nlisten = \"127.0.0.1:{}\"\n[supervision]\ndatabase = \"sqlite://supervision-{1}.db\"\n",
         c.broker_port, c.client_id, c.store_url, c.web, c.metrics
     )
+}
+
+/// The password of the `admin` user every test central gets.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// `hazingest user add` against a central config; the password goes in on stdin.
+pub fn user_add(central: &Path, name: &str, role: &str, scope: &str, password: &str) -> Result<()> {
+    let out = hazingest_cli(
+        central,
+        &["add", "--name", name, "--role", role, "--scope", scope],
+        password,
+    )?;
+    if !out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("exists already") {
+        anyhow::bail!("user add: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+fn hazingest_cli(central: &Path, args: &[&str], stdin: &str) -> Result<std::process::Output> {
+    use std::io::Write;
+    let mut child = Command::new(bin("hazingest"))
+        .args(["user", "-c"])
+        .arg(central)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running hazingest user")?;
+    if let Some(mut i) = child.stdin.take() {
+        writeln!(i, "{stdin}")?;
+    }
+    Ok(child.wait_with_output()?)
+}
+
+/// Gives the central an `admin` user (password [`ADMIN_PASSWORD`]) and an API token, and
+/// has [`crate::http`] send that token to its view's port.
+pub fn provision_admin(central: &Path) -> Result<()> {
+    user_add(central, "admin", "admin", "", ADMIN_PASSWORD)?;
+    let out = hazingest_cli(
+        central,
+        &["token", "--name", "admin", "--label", "tests"],
+        "",
+    )?;
+    if !out.status.success() {
+        anyhow::bail!("user token: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let text = std::fs::read_to_string(central)?;
+    let web: Option<u16> = text
+        .split("[web]")
+        .nth(1)
+        .and_then(|s| s.split("listen = \"127.0.0.1:").nth(1))
+        .and_then(|s| s.split('"').next())
+        .and_then(|p| p.parse().ok());
+    if let Some(port) = web {
+        crate::http::authorize(port, &token);
+    }
+    Ok(())
 }

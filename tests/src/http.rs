@@ -1,21 +1,66 @@
 //! A plain HTTP/1.1 client over a TCP socket, enough for tests to ask VictoriaMetrics,
 //! hazingest and chromedriver: one request per connection, chunked answers understood.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+/// API tokens by port: a request to a port with one carries it (a test central's view).
+static TOKENS: Mutex<BTreeMap<u16, String>> = Mutex::new(BTreeMap::new());
+
+/// From now on, requests to `port` carry `Authorization: Bearer {token}`.
+pub fn authorize(port: u16, token: &str) {
+    TOKENS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(port, token.to_string());
+}
+
+/// The `Authorization` header line a request to `port` carries, if any.
+pub fn auth_line(port: u16) -> String {
+    TOKENS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&port)
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default()
+}
+
 /// Sends one request to 127.0.0.1:`port`; returns the status and the body.
 pub fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
+    let token = TOKENS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&port)
+        .cloned();
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    request_with(port, method, path, body, &headers).map(|(status, _, body)| (status, body))
+}
+
+/// [`request`] with the caller's own headers and no token; also returns the head.
+pub fn request_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Result<(u16, String, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))
         .with_context(|| format!("connecting to 127.0.0.1:{port}"))?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let body = body.unwrap_or("");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}",
         body.len()
     )?;
     // Read the head, then the body by its length or chunks: some servers (chromedriver)
@@ -62,7 +107,11 @@ pub fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> Resul
     if chunked {
         payload = dechunk(&payload)?;
     }
-    Ok((status, String::from_utf8_lossy(&payload).to_string()))
+    Ok((
+        status,
+        String::from_utf8_lossy(&raw[..split]).to_string(),
+        String::from_utf8_lossy(&payload).to_string(),
+    ))
 }
 
 pub fn get(port: u16, path: &str) -> Result<String> {

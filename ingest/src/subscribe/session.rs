@@ -27,6 +27,8 @@ use crate::write::{line, LineCounts};
 pub struct Pending {
     pub lines: Vec<u8>,
     pub counts: LineCounts,
+    /// Alarm events, for the supervision database once the lines are written.
+    pub events: Vec<hazgate_wire::AlarmEvent>,
     pub ack: AckToken,
     /// Its share of `max_pending`, given back when the message is acknowledged.
     pub permit: OwnedSemaphorePermit,
@@ -40,6 +42,8 @@ pub struct SubscribeContext {
     pub view: Arc<View>,
     pub metrics: Arc<Metrics>,
     pub rejects: Arc<RejectCounter>,
+    /// Told of gateway births (it sends them what they have not confirmed).
+    pub supervision: Option<Arc<crate::supervise::Supervision>>,
     pub quarantine: Arc<Quarantine>,
 }
 
@@ -58,6 +62,7 @@ pub async fn run(
     sink: mpsc::Sender<Pending>,
     mut stop: watch::Receiver<bool>,
     mut drained: watch::Receiver<bool>,
+    mut commands: mpsc::Receiver<crate::supervise::Outgoing>,
 ) {
     let mut sink = Some(sink);
     let slots = Arc::new(Semaphore::new(MAX_UNACKED));
@@ -113,6 +118,14 @@ pub async fn run(
                         break;
                     }
                 },
+                Some(c) = commands.recv() => {
+                    // Never waits: a command that does not fit goes out with the resend.
+                    if let Err(e) = client.try_publish(c.topic.clone(), QoS::AtLeastOnce, false, c.payload) {
+                        warn!(topic = %c.topic, "command not published now ({e}); it is sent again later");
+                    } else {
+                        info!(topic = %c.topic, "command published");
+                    }
+                }
                 _ = stop.changed(), if !stopping => {
                     stopping = true;
                     sink = None;
@@ -187,6 +200,7 @@ impl Session<'_> {
         }
         let mut lines = Vec::new();
         let mut counts = LineCounts::default();
+        let mut events = Vec::new();
         match triaged.message {
             Message::State(s) => {
                 ctx.view.state(s);
@@ -194,6 +208,12 @@ impl Session<'_> {
                 return;
             }
             Message::Status(s) => {
+                // A birth (online, no health yet): the gateway gets what it missed.
+                if let (Some(sup), hazgate_wire::Presence::Online, None) =
+                    (&ctx.supervision, s.state, &s.health)
+                {
+                    sup.birth(&s.envelope.site, &s.envelope.gateway);
+                }
                 ctx.view.status(s);
                 ack.ack();
                 return;
@@ -201,6 +221,9 @@ impl Session<'_> {
             Message::Alarm(a) => {
                 if triaged.store {
                     counts.alarms += line::alarm(&mut lines, &a) as u64;
+                    if ctx.supervision.is_some() {
+                        events.push(a.clone());
+                    }
                 }
                 ctx.view.alarm(a);
             }
@@ -223,6 +246,7 @@ impl Session<'_> {
             .send(Pending {
                 lines,
                 counts,
+                events,
                 ack,
                 permit,
             })

@@ -1,5 +1,7 @@
-//! Routes of the regulator view: the page and its assets, the current overview, a live
-//! event stream (server-sent events) and alarm history.
+//! Routes of the regulator view: the login, the page and its assets, the current
+//! overview, a live event stream (server-sent events), alarm history, and call-response
+//! (occurrences, acknowledgements, the record). Everything but the login page, the login
+//! and `/health` needs a caller (`auth`), and shows only the sites the caller supervises.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,16 +11,20 @@ use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use futures_util::stream;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Semaphore;
 
-use super::assets::{APP_JS, INDEX_HTML, STYLE_CSS};
+use super::assets::{APP_JS, INDEX_HTML, LOGIN_HTML, STYLE_CSS};
+use super::auth::{self, AuthState, Caller};
+use super::callresponse;
 use super::history::{alarm_history, HistoryError, HistoryQuery};
 use super::View;
 use crate::quarantine::{Quarantine, MAX_READ};
+use crate::supervise::users::Role;
+use crate::supervise::Supervision;
 use crate::write::StoreClient;
 
 #[derive(Clone)]
@@ -30,17 +36,38 @@ struct Ctx {
     streams: Arc<Semaphore>,
 }
 
+/// A page, script or style built into the binary.
+fn asset<S: Clone + Send + Sync + 'static>(
+    kind: &'static str,
+    body: &'static str,
+) -> axum::routing::MethodRouter<S> {
+    get(move || async move { ([(header::CONTENT_TYPE, kind)], body) })
+}
+
 /// Event streams (`/api/events`) open at once; beyond, 503.
 pub const MAX_EVENT_STREAMS: usize = 64;
 
-pub fn router(view: Arc<View>, store: StoreClient, quarantine: Arc<Quarantine>) -> Router {
-    let asset = |kind: &'static str, body: &'static str| {
-        get(move || async move { ([(header::CONTENT_TYPE, kind)], body) })
+pub fn router(
+    view: Arc<View>,
+    store: StoreClient,
+    quarantine: Arc<Quarantine>,
+    supervision: Arc<Supervision>,
+    cookie_secure: bool,
+) -> Router {
+    let auth = AuthState {
+        supervision: supervision.clone(),
+        cookie_secure,
     };
-    Router::new()
+    let public: Router = Router::<AuthState>::new()
+        .route("/login", asset("text/html; charset=utf-8", LOGIN_HTML))
+        .route("/style.css", asset("text/css; charset=utf-8", STYLE_CSS))
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/api/login", post(auth::login))
+        .route("/api/logout", post(auth::logout))
+        .with_state(auth.clone());
+    let view_routes: Router = Router::<Ctx>::new()
         .route("/", asset("text/html; charset=utf-8", INDEX_HTML))
         .route("/app.js", asset("text/javascript; charset=utf-8", APP_JS))
-        .route("/style.css", asset("text/css; charset=utf-8", STYLE_CSS))
         .route("/api/overview", get(overview))
         .route("/api/events", get(events))
         .route("/api/history", get(history))
@@ -50,7 +77,24 @@ pub fn router(view: Arc<View>, store: StoreClient, quarantine: Arc<Quarantine>) 
             store,
             quarantine,
             streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
-        })
+        });
+    let callresponse_routes: Router = Router::<Arc<Supervision>>::new()
+        .route("/api/session", get(auth::session))
+        .route("/api/occurrences", get(callresponse::open))
+        .route(
+            "/api/occurrences/{site}/{gateway}/{occurrence}",
+            get(callresponse::one),
+        )
+        .route(
+            "/api/occurrences/{site}/{gateway}/{occurrence}/ack",
+            post(callresponse::acknowledge),
+        )
+        .route("/api/record.csv", get(callresponse::record_csv))
+        .with_state(supervision);
+    let protected = view_routes
+        .merge(callresponse_routes)
+        .route_layer(axum::middleware::from_fn_with_state(auth, auth::require));
+    public.merge(protected)
 }
 
 #[derive(serde::Deserialize)]
@@ -61,8 +105,16 @@ struct QuarantineQuery {
 /// The newest quarantined records first: `?limit=N` (default 100, at most 1000).
 async fn quarantined(
     State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<QuarantineQuery>,
 ) -> impl IntoResponse {
+    // Refused messages may come from any site, or from none: administrators only.
+    if caller.user.role != Role::Admin {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({"error": "the quarantine is for administrators"})),
+        );
+    }
     let limit = match q.limit.as_deref().map(str::parse::<usize>) {
         None => 100,
         Some(Ok(n)) if (1..=MAX_READ).contains(&n) => n,
@@ -90,12 +142,24 @@ async fn quarantined(
     }
 }
 
-async fn overview(State(ctx): State<Ctx>) -> impl IntoResponse {
-    Json(ctx.view.snapshot())
+async fn overview(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+) -> impl IntoResponse {
+    Json(visible(&ctx.view, &caller))
+}
+
+/// The gateways of the sites the caller supervises.
+fn visible(view: &View, caller: &Caller) -> Vec<super::GatewayView> {
+    view.snapshot()
+        .into_iter()
+        .filter(|g| caller.user.sees(&g.site))
+        .collect()
 }
 
 async fn history(
     State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> impl IntoResponse {
     let q = match HistoryQuery::parse(&params, crate::now_ms()) {
@@ -108,19 +172,25 @@ async fn history(
         }
     };
     match alarm_history(&ctx.store, &q).await {
-        Ok((entries, more)) => (
-            StatusCode::OK,
-            Json(serde_json::json!({
-                "events": entries,
-                "from": q.from,
-                "to": q.to,
-                "limit": q.limit,
-                // The span asked for was longer than 31 days: `from` says where it starts.
-                "span_capped": q.capped,
-                // The store holds more events in the span than were read.
-                "more": more,
-            })),
-        ),
+        Ok((entries, more)) => {
+            let entries: Vec<_> = entries
+                .into_iter()
+                .filter(|e| caller.user.sees(&e.site))
+                .collect();
+            (
+                StatusCode::OK,
+                Json(serde_json::json!({
+                    "events": entries,
+                    "from": q.from,
+                    "to": q.to,
+                    "limit": q.limit,
+                    // The span asked for was longer than 31 days: `from` says where it starts.
+                    "span_capped": q.capped,
+                    // The store holds more events in the span than were read.
+                    "more": more,
+                })),
+            )
+        }
         Err(e @ HistoryError::BadQuery(_)) => (
             StatusCode::BAD_REQUEST,
             Json(serde_json::json!({"error": e.to_string()})),
@@ -134,7 +204,10 @@ async fn history(
 
 /// First the whole overview, then every change; a client too slow to keep up gets a fresh
 /// overview instead of the changes it missed. At most [`MAX_EVENT_STREAMS`] at once.
-async fn events(State(ctx): State<Ctx>) -> axum::response::Response {
+async fn events(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Caller>,
+) -> axum::response::Response {
     let Ok(slot) = ctx.streams.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -147,18 +220,25 @@ async fn events(State(ctx): State<Ctx>) -> axum::response::Response {
     let view = ctx.view.clone();
     // The slot lives in the stream, so it is given back when the client goes.
     let stream = stream::unfold(
-        (rx, view, true, slot),
-        |(mut rx, view, first, slot)| async move {
+        (rx, view, true, slot, caller),
+        |(mut rx, view, first, slot, caller)| async move {
             if first {
-                let event = json_event("overview", &view.snapshot());
-                return Some((Ok::<_, Infallible>(event), (rx, view, false, slot)));
+                let event = json_event("overview", &visible(&view, &caller));
+                return Some((Ok::<_, Infallible>(event), (rx, view, false, slot, caller)));
             }
-            let event = match rx.recv().await {
-                Ok(change) => json_event("change", &change),
-                Err(RecvError::Lagged(_)) => json_event("overview", &view.snapshot()),
-                Err(RecvError::Closed) => return None,
+            let event = loop {
+                match rx.recv().await {
+                    Ok(change) if caller.user.sees(change.site()) => {
+                        break json_event("change", &change)
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => {
+                        break json_event("overview", &visible(&view, &caller))
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
             };
-            Some((Ok(event), (rx, view, false, slot)))
+            Some((Ok(event), (rx, view, false, slot, caller)))
         },
     );
     Sse::new(stream)

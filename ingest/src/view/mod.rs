@@ -3,6 +3,8 @@
 //! page over server-sent events; alarm history comes from the store.
 
 mod assets;
+mod auth;
+mod callresponse;
 mod history;
 mod http;
 mod model;

@@ -42,6 +42,16 @@ pub enum ViewEvent {
     Alarm(AlarmEvent),
 }
 
+impl ViewEvent {
+    /// The site it belongs to.
+    pub fn site(&self) -> &str {
+        match self {
+            ViewEvent::Gateway(g) => &g.site,
+            ViewEvent::Alarm(a) => &a.envelope.site,
+        }
+    }
+}
+
 type Key = (Arc<str>, Arc<str>);
 
 #[derive(Debug)]

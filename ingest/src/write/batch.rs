@@ -21,6 +21,8 @@ pub struct BatchLimits {
 pub struct Batch {
     pub body: Bytes,
     pub counts: LineCounts,
+    /// Alarm events, for the supervision database.
+    pub events: Vec<hazgate_wire::AlarmEvent>,
     pub acks: Vec<AckToken>,
     pub permits: Vec<OwnedSemaphorePermit>,
     /// When its first message arrived.
@@ -40,10 +42,12 @@ pub async fn run_batcher(
         let mut counts = LineCounts::default();
         let mut acks = Vec::new();
         let mut permits = Vec::new();
+        let mut events = Vec::new();
         let mut next = Some(first);
         loop {
-            if let Some(p) = next.take() {
+            if let Some(mut p) = next.take() {
                 body.extend_from_slice(&p.lines);
+                events.append(&mut p.events);
                 counts.add(p.counts);
                 acks.push(p.ack);
                 permits.push(p.permit);
@@ -59,6 +63,7 @@ pub async fn run_batcher(
         let batch = Batch {
             body: Bytes::from(body),
             counts,
+            events,
             acks,
             permits,
             since,

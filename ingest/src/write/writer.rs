@@ -129,6 +129,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 pub async fn run_writer(
     mut input: mpsc::Receiver<Batch>,
     store: StoreClient,
+    supervision: Option<std::sync::Arc<crate::supervise::Supervision>>,
     metrics: std::sync::Arc<Metrics>,
     stop: watch::Receiver<bool>,
     drained: watch::Sender<bool>,
@@ -165,6 +166,13 @@ pub async fn run_writer(
             warn!("stopping with the store still unavailable; the broker keeps the unwritten messages for the next start");
             break;
         }
+        // Occurrences too, before the messages are acknowledged.
+        if let Some(s) = &supervision {
+            if !record_occurrences(s, &batch.events, &stop).await {
+                warn!("stopping with the supervision database unavailable; the broker keeps the messages for the next start");
+                break;
+            }
+        }
         if let Some(since) = down_since.take() {
             info!("store back after {:.1} s", since.elapsed().as_secs_f64());
             metrics.set_store_up(true);
@@ -177,6 +185,41 @@ pub async fn run_writer(
         drop(batch.permits);
     }
     let _ = drained.send(true);
+}
+
+/// Records alarm events in the supervision database, retrying while it is unavailable;
+/// `false` if ingest stops first.
+async fn record_occurrences(
+    s: &crate::supervise::Supervision,
+    events: &[hazgate_wire::AlarmEvent],
+    stop: &watch::Receiver<bool>,
+) -> bool {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+    let mut stop_at: Option<Instant> = None;
+    let mut failing = false;
+    loop {
+        match s.record(events).await {
+            Ok(()) => {
+                if failing {
+                    info!("supervision database back");
+                }
+                return true;
+            }
+            Err(e) => {
+                if !failing {
+                    error!("{e}; retrying, nothing is acknowledged meanwhile");
+                    failing = true;
+                }
+                if *stop.borrow() {
+                    let at = *stop_at.get_or_insert_with(|| Instant::now() + STOP_GRACE);
+                    if Instant::now() >= at {
+                        return false;
+                    }
+                }
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
 }
 
 /// One write, and if the store calls it malformed, halves of it until each bad line is

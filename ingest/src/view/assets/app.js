@@ -144,7 +144,59 @@ async function loadHistory(event) {
   }
 }
 
+// Call-response (预警叫应): who answered each open alarm, and the button to answer it.
+let session = null;
+
+function answer(o) {
+  if (o.acked_by && o.confirmed_ts) return "现场已确认 · confirmed at the edge · " + o.acked_by;
+  if (o.acked_by) return "已确认，待现场回执 · acknowledged, not yet at the edge · " + o.acked_by;
+  return "未确认 · unacknowledged";
+}
+
+async function acknowledge(o) {
+  const note = prompt("确认预警 (acknowledge) — 处置说明 (note, optional):", "");
+  if (note === null) return;
+  const path = ["/api/occurrences", o.site, o.gateway, o.occurrence, "ack"].map(encodeURIComponent).join("/").replace(/%2F/g, "/");
+  const r = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": session.csrf },
+    body: JSON.stringify({ note }),
+  });
+  if (!r.ok) alert("未能确认 (not acknowledged): " + ((await r.json().catch(() => ({}))).error || r.status));
+  loadOccurrences();
+}
+
+async function loadOccurrences() {
+  const r = await fetch("/api/occurrences");
+  if (r.status === 401) { location.href = "/login"; return; }
+  if (!r.ok) return;
+  const list = (await r.json()).occurrences;
+  document.querySelector("#occurrences tbody").replaceChildren(...list.map(o => el("tr", {
+      class: "occurrence row-" + (o.level || "none"), "data-occurrence": o.occurrence,
+      "data-site": o.site, "data-answer": o.confirmed_ts ? "confirmed" : o.acked_by ? "acknowledged" : "open",
+    },
+    el("td", {}, badge(o.level)), el("td", {}, o.site), el("td", {}, o.gateway),
+    el("td", {}, where(o.device, o.point)), el("td", {}, o.condition + (o.label ? " · " + o.label : "")),
+    el("td", {}, time(o.opened_ts)), el("td", { class: "answer" }, answer(o)),
+    el("td", {}, o.acked_by ? "" : el("button", { type: "button", class: "ack", onclick: () => acknowledge(o) }, "确认 (acknowledge)")))));
+  document.getElementById("no-occurrences").hidden = list.length > 0;
+}
+
+async function start() {
+  const r = await fetch("/api/session");
+  if (r.status === 401) { location.href = "/login"; return; }
+  session = await r.json();
+  document.getElementById("who").textContent = session.user + " (" + session.role + ")";
+  document.getElementById("logout").addEventListener("click", async () => {
+    await fetch("/api/logout", { method: "POST", headers: { "X-CSRF-Token": session.csrf } });
+    location.href = "/login";
+  });
+  connect();
+  loadHistory();
+  loadOccurrences();
+  setInterval(loadOccurrences, 3000);
+}
+
 document.getElementById("history-filter").addEventListener("submit", loadHistory);
 setInterval(render, 5000); // keeps "last seen" ages current
-connect();
-loadHistory();
+start();
