@@ -2,6 +2,7 @@
 
 mod alarm;
 mod alarm_latency;
+mod escalation;
 mod ingest;
 mod poll_throughput;
 mod process;
@@ -36,6 +37,8 @@ enum Bench {
     Alarm,
     /// Central ingest into victoria-metrics: readings per second, CPU, peak RSS.
     Ingest,
+    /// Call-response: from an alarm to its first notification, under load.
+    Escalation,
     /// All of the above.
     All,
     /// (internal) the minimal responder the ceiling is measured with.
@@ -80,6 +83,9 @@ fn main() -> Result<()> {
     }
     if all || matches!(which, Bench::Ingest) {
         sections.push(("ingest", ingest::run()?));
+    }
+    if all || matches!(which, Bench::Escalation) {
+        sections.push(("escalation", escalation::run()?));
     }
     for (key, table) in &sections {
         table.print();

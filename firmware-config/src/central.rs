@@ -24,6 +24,8 @@ pub struct CentralConfig {
     pub web: Option<WebSettings>,
     /// The supervision database: occurrences, acknowledgements, users, audit.
     pub supervision: SupervisionSettings,
+    /// Who is told of unanswered alarms, how and when (预警叫应).
+    pub notify: crate::escalation::Notify,
     /// Where `/metrics` and `/health` answer.
     pub metrics: Option<SocketAddr>,
 }
@@ -89,6 +91,11 @@ struct RawCentral {
     web: Option<RawWeb>,
     metrics: Option<RawMetrics>,
     supervision: Option<RawSupervision>,
+    notify: Option<crate::escalation::RawNotify>,
+    #[serde(default, rename = "contact")]
+    contacts: Vec<crate::escalation::RawContact>,
+    #[serde(default, rename = "escalation")]
+    escalations: Vec<crate::escalation::RawPolicy>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +176,13 @@ pub fn parse_central(source: &SourceText) -> Result<CentralConfig, ConfigErrors>
         })
     });
     let supervision = resolve_supervision(raw.supervision.as_ref(), &base, &mut diag);
+    let notify = crate::escalation::resolve(
+        raw.notify.as_ref(),
+        &raw.contacts,
+        &raw.escalations,
+        &base,
+        &mut diag,
+    );
     let metrics = raw
         .metrics
         .as_ref()
@@ -181,6 +195,7 @@ pub fn parse_central(source: &SourceText) -> Result<CentralConfig, ConfigErrors>
             web,
             metrics,
             supervision,
+            notify,
         }),
         None => Err(ConfigErrors(diag.errors)),
     }

@@ -7,6 +7,7 @@ pub mod alarm;
 pub mod central;
 pub mod codec;
 pub mod error;
+pub mod escalation;
 pub mod modbus_crc;
 pub mod profile;
 pub mod quantity;

@@ -9,6 +9,7 @@
 //! users and sessions) in its own database; `run` wires them, `ops` reports on them.
 
 pub mod intake;
+pub mod notify;
 pub mod ops;
 pub mod quarantine;
 pub mod run;

@@ -51,6 +51,9 @@ pub async fn run(config: CentralConfig) -> Result<()> {
             )
         })?;
     supervision.spawn_resender();
+    let notifier = crate::notify::Notifier::new(config.notify.clone())
+        .map_err(|e| anyhow::anyhow!("cannot set up notifications: {e}"))?;
+    crate::supervise::escalation::Escalator::spawn(supervision.db.clone(), Arc::new(notifier));
 
     if let Some(web) = &config.web {
         serve(

@@ -13,6 +13,8 @@ pub mod daemon;
 pub mod faults;
 pub mod http;
 pub mod mqtt;
+pub mod postgres;
+pub mod receivers;
 pub mod schema;
 pub mod victoria;
 

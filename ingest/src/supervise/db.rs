@@ -10,11 +10,18 @@ use sqlx::AnyPool;
 use sqlx::Row;
 
 /// The migrations, in order: (version, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "supervision",
-    include_str!("../../migrations/001_supervision.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "supervision",
+        include_str!("../../migrations/001_supervision.sql"),
+    ),
+    (
+        2,
+        "escalation",
+        include_str!("../../migrations/002_escalation.sql"),
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

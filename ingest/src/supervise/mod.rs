@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod commands;
 pub mod db;
+pub mod escalation;
 pub mod occurrences;
 pub mod sessions;
 pub mod users;

@@ -278,6 +278,16 @@ pub async fn open(db: &Db, visible: SiteFilter<'_>) -> Result<Vec<Occurrence>, D
     Ok(out)
 }
 
+/// Open occurrences nobody has acknowledged: what escalation looks at.
+pub async fn unanswered(db: &Db) -> Result<Vec<Occurrence>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM occurrences WHERE cleared_ts IS NULL AND acked_by IS NULL AND level IS NOT NULL"
+    ))
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.iter().map(occurrence).collect::<Result<_, _>>()?)
+}
+
 /// One occurrence, if there is one.
 pub async fn get(
     db: &Db,
