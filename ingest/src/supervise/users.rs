@@ -219,6 +219,25 @@ fn user(r: &sqlx::any::AnyRow) -> Result<Option<User>, sqlx::Error> {
     }))
 }
 
+/// Disables or enables a user; a disabled user's sessions end at once.
+pub async fn set_disabled(db: &Db, name: &str, disabled: bool) -> Result<(), UserError> {
+    let done = sqlx::query("UPDATE users SET disabled = $1 WHERE name = $2")
+        .bind(i64::from(disabled))
+        .bind(name)
+        .execute(&db.pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(UserError::Unknown(name.to_string()));
+    }
+    if disabled {
+        sqlx::query("DELETE FROM sessions WHERE user_name = $1")
+            .bind(name)
+            .execute(&db.pool)
+            .await?;
+    }
+    Ok(())
+}
+
 pub async fn list(db: &Db) -> Result<Vec<User>, UserError> {
     let rows = sqlx::query("SELECT name, role, scope, disabled FROM users ORDER BY name")
         .fetch_all(&db.pool)

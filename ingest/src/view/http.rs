@@ -17,6 +17,7 @@ use futures_util::stream;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Semaphore;
 
+use super::admin;
 use super::assets::{APP_JS, INDEX_HTML, LOGIN_HTML, STYLE_CSS};
 use super::auth::{self, AuthState, Caller};
 use super::callresponse;
@@ -90,6 +91,8 @@ pub fn router(
             post(callresponse::acknowledge),
         )
         .route("/api/record.csv", get(callresponse::record_csv))
+        .route("/api/users", get(admin::list).post(admin::add))
+        .route("/api/users/{name}/disabled", post(admin::set_disabled))
         .with_state(supervision);
     let protected = view_routes
         .merge(callresponse_routes)

@@ -2,6 +2,7 @@
 //! active alarms, kept from the retained state and status messages, pushed live to the
 //! page over server-sent events; alarm history comes from the store.
 
+mod admin;
 mod assets;
 mod auth;
 mod callresponse;
