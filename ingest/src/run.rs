@@ -65,6 +65,7 @@ pub async fn run(config: CentralConfig) -> Result<()> {
                 quarantine.clone(),
                 supervision.clone(),
                 web.cookie_secure,
+                config.notify.utc_offset_minutes,
             ),
         )
         .await?;

@@ -228,7 +228,7 @@ fn a_gateway_whose_clock_is_wrong_is_shown_with_a_warning() {
     browser
         .wait_until(
             &warning("gw-bad"),
-            &json!("⚠ gateway clock wrong"),
+            &json!("⚠ 网关时钟错误"),
             Duration::from_secs(10),
         )
         .unwrap();

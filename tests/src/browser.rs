@@ -81,6 +81,25 @@ impl Browser {
         Ok(())
     }
 
+    /// Saves what the page looks like as a PNG under `target/test-artifacts/` (kept out of
+    /// git); returns the file.
+    pub fn screenshot(&self, name: &str) -> Result<std::path::PathBuf> {
+        use base64::Engine;
+        let shot = self.command(
+            "GET",
+            &format!("/session/{}/screenshot", self.session),
+            None,
+        )?;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().context("no screenshot in the answer")?)
+            .context("the screenshot is not base64")?;
+        let dir = crate::workspace().join("target/test-artifacts");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
     /// Runs a script in the page (`return ...;`) and gives back its value.
     pub fn eval(&self, script: &str) -> Result<Value> {
         self.command(

@@ -5,6 +5,7 @@
 mod alarm;
 mod command;
 mod ids;
+mod master;
 mod messages;
 mod reading;
 mod topics;
@@ -16,6 +17,7 @@ pub use alarm::{
 };
 pub use command::{command_topic, occurrence_id, Action, Command, CommandKind};
 pub use ids::{valid_id, ID_RULE};
+pub use master::{DeviceInfo, HazardSourceInfo, Industry, LimitInfo, MasterData, PointInfo};
 pub use messages::{Envelope, Gap, Health, Message, Presence, Status, StoreHealth, Telemetry};
 pub use reading::{Flag, Quality, Reading, Reason, Value};
 pub use topics::{topic, TopicKind};

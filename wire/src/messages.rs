@@ -113,11 +113,12 @@ pub enum Message {
     Status(Status),
     Alarm(crate::AlarmEvent),
     State(crate::State),
+    Site(crate::MasterData),
 }
 
 impl Message {
     /// Every `kind` on the wire, in declaration order.
-    pub const KINDS: [&'static str; 5] = ["telemetry", "gap", "status", "alarm", "state"];
+    pub const KINDS: [&'static str; 6] = ["telemetry", "gap", "status", "alarm", "state", "site"];
 
     /// The `kind` this message carries on the wire.
     pub fn kind(&self) -> &'static str {
@@ -132,6 +133,7 @@ impl Message {
             Message::Status(_) => 2,
             Message::Alarm(_) => 3,
             Message::State(_) => 4,
+            Message::Site(_) => 5,
         }
     }
 
@@ -142,6 +144,7 @@ impl Message {
             Message::Status(m) => &m.envelope,
             Message::Alarm(m) => &m.envelope,
             Message::State(m) => &m.envelope,
+            Message::Site(m) => &m.envelope,
         }
     }
 

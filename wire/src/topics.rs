@@ -9,14 +9,17 @@ pub enum TopicKind {
     Alarm = 2,
     State = 3,
     Status = 4,
+    /// Master data (names, poll plan, limits), retained.
+    Site = 5,
 }
 
 impl TopicKind {
-    pub const ALL: [TopicKind; 4] = [
+    pub const ALL: [TopicKind; 5] = [
         TopicKind::Telemetry,
         TopicKind::Alarm,
         TopicKind::State,
         TopicKind::Status,
+        TopicKind::Site,
     ];
 
     pub fn name(self) -> &'static str {
@@ -25,6 +28,7 @@ impl TopicKind {
             TopicKind::Alarm => "alarm",
             TopicKind::State => "state",
             TopicKind::Status => "status",
+            TopicKind::Site => "site",
         }
     }
 
@@ -38,7 +42,7 @@ impl TopicKind {
 
     /// Whether the broker keeps the last message for late subscribers.
     pub fn retained(self) -> bool {
-        matches!(self, TopicKind::State | TopicKind::Status)
+        matches!(self, TopicKind::State | TopicKind::Status | TopicKind::Site)
     }
 }
 

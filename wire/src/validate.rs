@@ -252,6 +252,48 @@ pub fn command(c: &crate::Command) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Master data: ids, names, units and labels by the same rules as everything else.
+pub fn master(m: &crate::MasterData) -> Result<(), Invalid> {
+    for t in [&m.name, &m.address].into_iter().flatten() {
+        text("name", t)?;
+    }
+    if let Some(d) = &m.division {
+        if d.is_empty() || d.len() > 12 || !d.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Invalid::Contradiction(
+                "an administrative-division code is 1 to 12 digits",
+            ));
+        }
+    }
+    for h in &m.hazard_sources {
+        id("hazard source", &h.id)?;
+        text("name", &h.name)?;
+        if let Some(k) = &h.kind {
+            text("kind", k)?;
+        }
+    }
+    for d in &m.devices {
+        id("device", &d.id)?;
+        if let Some(n) = &d.name {
+            text("name", n)?;
+        }
+    }
+    for p in &m.points {
+        id("device", &p.device)?;
+        id("point", &p.point)?;
+        text("name", &p.name)?;
+        if let Some(u) = &p.unit {
+            unit(u)?;
+        }
+        for l in &p.limits {
+            number("limit", Some(l.value))?;
+            if let Some(t) = &l.label {
+                label(t)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A data-gap report: it must not end before it begins.
 pub fn gap(g: &Gap) -> Result<(), Invalid> {
     if g.from_ts > g.to_ts || g.first_seq > g.last_seq {

@@ -81,6 +81,10 @@ pub struct SiteInfo {
     /// The acknowledge push-button (消音/确认): acknowledges, as the local operator, every
     /// alarm not yet acknowledged when it turns on.
     pub ack_button: Option<crate::alarm::PointAt>,
+    /// Administrative-division code, digits.
+    pub division: Option<String>,
+    pub address: Option<String>,
+    pub industry: Option<hazgate_wire::Industry>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +133,8 @@ pub struct HazardSource {
     pub rollup: Rollup,
     /// With `rollup = "gb39496"`: how items combine into the hazard source's level.
     pub cross_item: CountRule,
+    /// What kind of installation, e.g. "储罐区".
+    pub kind: Option<String>,
 }
 
 /// A counting rule: so many at (or above) a level make the next level up. GB 39496-2020

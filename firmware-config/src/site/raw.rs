@@ -37,6 +37,11 @@ pub struct RawSiteInfo {
     /// The acknowledge (消音/确认) push-button: an input that acknowledges every alarm
     /// not yet acknowledged when it turns on.
     pub ack_button: Option<crate::profile::alarm::RawPointAt>,
+    /// Administrative-division code (行政区划代码), e.g. "420100".
+    pub division: Option<Spanned<String>>,
+    pub address: Option<Spanned<String>>,
+    /// `hazardous_chemicals`, `tailings` or `mine`.
+    pub industry: Option<hazgate_wire::Industry>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +84,8 @@ pub struct RawHazardSource {
     #[serde(default)]
     pub rollup: super::model::Rollup,
     pub cross_item: Option<Spanned<super::model::CountRule>>,
+    /// What kind of installation, e.g. "储罐区".
+    pub kind: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

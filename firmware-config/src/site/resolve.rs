@@ -53,6 +53,24 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
             device: b.device.clone(),
             point: b.point.clone(),
         }),
+        division: raw.site.division.as_ref().map(|d| {
+            let v = d.get_ref();
+            if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                diag.error(
+                    Some(d.span()),
+                    "site.division",
+                    "an administrative-division code is digits, e.g. \"420100\"",
+                );
+            }
+            v.clone()
+        }),
+        address: raw.site.address.as_ref().map(|a| {
+            if let Err(e) = hazgate_wire::validate::text("address", a.get_ref()) {
+                diag.error(Some(a.span()), "site.address", e.to_string());
+            }
+            a.get_ref().clone()
+        }),
+        industry: raw.site.industry,
     };
     let profile_dirs: Vec<PathBuf> = raw.site.profile_dirs.iter().map(|d| base.join(d)).collect();
     let uplink = raw.uplink.as_ref().and_then(|u| {
@@ -105,7 +123,18 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
             }
             None => CountRule::GB39496,
         };
+        let kind = hs.kind.as_ref().map(|k| {
+            if let Err(e) = hazgate_wire::validate::text("kind", k.get_ref()) {
+                diag.error(
+                    Some(k.span()),
+                    format!("hazard_source \"{id}\".kind"),
+                    e.to_string(),
+                );
+            }
+            k.get_ref().clone()
+        });
         hazard_sources.push(HazardSource {
+            kind,
             id,
             name: hs.name.clone(),
             grade: grade.clamp(1, 4) as u8,

@@ -59,6 +59,8 @@ pub struct Daemon {
     seqs: Arc<Seqs>,
     clock: Arc<ClockWatch>,
     status: watch::Sender<StatusInfo>,
+    /// The master data the uplink publishes; a reload replaces it.
+    master: watch::Sender<Arc<hazgate_wire::MasterData>>,
     state: watch::Receiver<Option<Arc<StateMessage>>>,
     abnormal: Arc<crate::alarm::abnormal::Abnormal>,
     metrics_server: Option<JoinHandle<()>>,
@@ -107,7 +109,7 @@ async fn open_store(options: StoreOptions) -> (Option<Store>, Arc<Seqs>) {
 /// Seqs of the retained topics continue above the blocks an earlier run reserved; when the
 /// block cannot be written, above the wall clock.
 fn reserve_retained_seqs(dir: &Path, seqs: &Seqs) {
-    for kind in [TopicKind::State, TopicKind::Status] {
+    for kind in [TopicKind::State, TopicKind::Status, TopicKind::Site] {
         match seq_block::reserve(dir, kind.name()) {
             Ok(first) => seqs.raise_above(kind, first.saturating_sub(1)),
             Err(e) => {
@@ -176,6 +178,7 @@ impl Daemon {
             config_hash: site.hash.clone(),
             boot_ts: crate::clock::wall_ms(),
         });
+        let (master, _) = watch::channel(Arc::new(crate::uplink::master::build(&site)));
         let metrics_server = site.metrics.map(|addr| {
             let health = crate::ops::HealthRules::for_site(&site);
             let listener_metrics = metrics.clone();
@@ -186,6 +189,7 @@ impl Daemon {
             })
         });
         let mut daemon = Daemon {
+            master,
             site,
             metrics,
             store: store_handle,
@@ -245,6 +249,7 @@ impl Daemon {
             uplink,
             origin: self.origin.clone(),
             status: self.status.subscribe(),
+            master: self.master.subscribe(),
             state: self.state.clone(),
             window: WINDOW,
             health_interval: HEALTH_INTERVAL,
@@ -288,6 +293,8 @@ impl Daemon {
         }
         self.status
             .send_modify(|s| s.config_hash = site.hash.clone());
+        self.master
+            .send_replace(Arc::new(crate::uplink::master::build(&site)));
         self.pipeline.reconfigure(site.clone()).await;
         self.site = site;
         self.start_pollers().await;

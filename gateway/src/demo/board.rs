@@ -113,6 +113,8 @@ impl Board {
                 self.gaps += 1;
                 Update::Nothing
             }
+            // The demo knows its sites from their configs.
+            Message::Site(_) => Update::Nothing,
             Message::State(state) => {
                 if !matches!(&site.state, Some(old) if old.envelope.seq > state.envelope.seq) {
                     site.state = Some(state);

@@ -2,6 +2,7 @@
 //! backoff and jitter, TLS, and the retained status (birth, health, last will).
 
 pub mod command;
+pub mod master;
 mod session;
 mod settings;
 

@@ -266,6 +266,7 @@ impl Session {
         self.publish_status(settings, &mut state, Presence::Online, None)
             .await?;
         settings.state.mark_changed();
+        settings.master.mark_changed();
         settings.status.mark_unchanged();
         let mut health = tokio::time::interval(settings.health_interval);
         health.tick().await;
@@ -281,6 +282,14 @@ impl Session {
                         if let Some(latest) = latest {
                             self.publish_retained(settings, &mut state, TopicKind::State, latest.payload.clone()).await?;
                         }
+                    }
+                }
+                changed = settings.master.changed() => {
+                    if changed.is_ok() {
+                        let master = settings.master.borrow_and_update().clone();
+                        let seq = settings.seqs.take(TopicKind::Site);
+                        let payload = super::master::encode(&master, settings.origin.envelope(seq), crate::clock::wall_ms());
+                        self.publish_retained(settings, &mut state, TopicKind::Site, payload).await?;
                     }
                 }
                 changed = settings.status.changed() => {

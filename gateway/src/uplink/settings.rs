@@ -40,6 +40,8 @@ pub struct UplinkSettings {
     /// Seqs of every topic; the status seq is shared by birth, health and will messages.
     pub seqs: Arc<Seqs>,
     pub clock: Arc<ClockWatch>,
+    /// The master data, published retained at every connection and change.
+    pub master: watch::Receiver<Arc<hazgate_wire::MasterData>>,
     /// Where commands from the central side go (acknowledgements, resets).
     pub pipeline: Option<crate::pipeline::CommandSink>,
 }

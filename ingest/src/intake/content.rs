@@ -12,5 +12,6 @@ pub fn check(message: &Message) -> Result<(), Invalid> {
         Message::Gap(g) => validate::gap(g),
         Message::Alarm(a) => validate::alarm_event(a),
         Message::State(s) => validate::state(s),
+        Message::Site(m) => validate::master(m),
     }
 }

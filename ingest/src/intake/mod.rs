@@ -127,6 +127,7 @@ pub fn inspect(rules: &IntakeRules, topic: &str, payload: &[u8]) -> Result<Messa
         ) | (Message::Alarm(_), TopicKind::Alarm)
             | (Message::State(_), TopicKind::State)
             | (Message::Status(_), TopicKind::Status)
+            | (Message::Site(_), TopicKind::Site)
     );
     if !fits {
         return Err(Rejection::new(

@@ -36,6 +36,7 @@ pub fn subscriptions(prefix: &str, group: &str) -> Vec<String> {
         format!("$share/{group}/{prefix}/+/+/alarm"),
         format!("{prefix}/+/+/state"),
         format!("{prefix}/+/+/status"),
+        format!("{prefix}/+/+/site"),
     ]
 }
 

@@ -76,7 +76,7 @@ pub fn triage(message: Message, now_ms: i64) -> Triage {
         })
     };
     let store = match &message {
-        Message::State(_) | Message::Status(_) => false,
+        Message::State(_) | Message::Status(_) | Message::Site(_) => false,
         Message::Alarm(a) => {
             let ok = time_plausible(a.ts, now_ms);
             if !ok {

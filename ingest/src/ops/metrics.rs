@@ -17,7 +17,7 @@ use crate::write::LineCounts;
 pub struct Metrics {
     connected: AtomicU64,
     store_up: AtomicU64,
-    messages: [AtomicU64; 5],
+    messages: [AtomicU64; Message::KINDS.len()],
     readings: AtomicU64,
     alarms: AtomicU64,
     gaps: AtomicU64,

@@ -207,6 +207,11 @@ impl Session<'_> {
                 ack.ack();
                 return;
             }
+            Message::Site(m) => {
+                ctx.view.master(m);
+                ack.ack();
+                return;
+            }
             Message::Status(s) => {
                 // A birth (online, no health yet): the gateway gets what it missed.
                 if let (Some(sup), hazgate_wire::Presence::Online, None) =
@@ -274,5 +279,6 @@ fn record_kind(m: &Message) -> &'static str {
         Message::Gap(_) => "gap",
         Message::State(_) => "state",
         Message::Status(_) => "status",
+        Message::Site(_) => "site",
     }
 }

@@ -32,6 +32,8 @@ pub struct Caller {
 pub struct AuthState {
     pub supervision: Arc<Supervision>,
     pub cookie_secure: bool,
+    /// The regulator's time zone, minutes east of UTC, for the page.
+    pub utc_offset_minutes: i32,
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
@@ -189,12 +191,16 @@ pub async fn logout(State(auth): State<AuthState>, headers: HeaderMap) -> Respon
 }
 
 /// `GET /api/session`: who is logged in, and the CSRF token for the page's requests.
-pub async fn session(axum::Extension(caller): axum::Extension<Caller>) -> Response {
+pub async fn session(
+    State(auth): State<AuthState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> Response {
     Json(json!({
         "user": caller.user.name,
         "role": caller.user.role,
         "scope": caller.user.scope,
         "csrf": caller.csrf,
+        "utc_offset_minutes": auth.utc_offset_minutes,
     }))
     .into_response()
 }

@@ -18,10 +18,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Semaphore;
 
 use super::admin;
-use super::assets::{APP_JS, INDEX_HTML, LOGIN_HTML, STYLE_CSS};
+use super::assets::{APP_JS, I18N_JS, INDEX_HTML, LOGIN_HTML, STYLE_CSS, UPLOT_CSS, UPLOT_JS};
 use super::auth::{self, AuthState, Caller};
 use super::callresponse;
 use super::history::{alarm_history, HistoryError, HistoryQuery};
+use super::points;
 use super::View;
 use crate::quarantine::{Quarantine, MAX_READ};
 use crate::supervise::users::Role;
@@ -54,21 +55,46 @@ pub fn router(
     quarantine: Arc<Quarantine>,
     supervision: Arc<Supervision>,
     cookie_secure: bool,
+    utc_offset_minutes: i32,
 ) -> Router {
     let auth = AuthState {
         supervision: supervision.clone(),
         cookie_secure,
+        utc_offset_minutes,
     };
     let public: Router = Router::<AuthState>::new()
         .route("/login", asset("text/html; charset=utf-8", LOGIN_HTML))
         .route("/style.css", asset("text/css; charset=utf-8", STYLE_CSS))
         .route("/health", get(|| async { "ok\n" }))
         .route("/api/login", post(auth::login))
+        .route(
+            "/api/session",
+            get(auth::session).route_layer(axum::middleware::from_fn_with_state(
+                auth.clone(),
+                auth::require,
+            )),
+        )
         .route("/api/logout", post(auth::logout))
         .with_state(auth.clone());
+    let points_routes: Router = Router::<points::PointsCtx>::new()
+        .route("/api/site/{site}/{gateway}", get(points::site))
+        .route("/api/trend", get(points::trend))
+        .with_state(points::PointsCtx {
+            view: view.clone(),
+            store: store.clone(),
+        });
     let view_routes: Router = Router::<Ctx>::new()
         .route("/", asset("text/html; charset=utf-8", INDEX_HTML))
         .route("/app.js", asset("text/javascript; charset=utf-8", APP_JS))
+        .route("/i18n.js", asset("text/javascript; charset=utf-8", I18N_JS))
+        .route(
+            "/vendor/uPlot.iife.min.js",
+            asset("text/javascript; charset=utf-8", UPLOT_JS),
+        )
+        .route(
+            "/vendor/uPlot.min.css",
+            asset("text/css; charset=utf-8", UPLOT_CSS),
+        )
         .route("/api/overview", get(overview))
         .route("/api/events", get(events))
         .route("/api/history", get(history))
@@ -80,7 +106,6 @@ pub fn router(
             streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
         });
     let callresponse_routes: Router = Router::<Arc<Supervision>>::new()
-        .route("/api/session", get(auth::session))
         .route("/api/occurrences", get(callresponse::open))
         .route(
             "/api/occurrences/{site}/{gateway}/{occurrence}",
@@ -95,6 +120,7 @@ pub fn router(
         .route("/api/users/{name}/disabled", post(admin::set_disabled))
         .with_state(supervision);
     let protected = view_routes
+        .merge(points_routes)
         .merge(callresponse_routes)
         .route_layer(axum::middleware::from_fn_with_state(auth, auth::require));
     public.merge(protected)

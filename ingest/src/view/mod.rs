@@ -9,6 +9,7 @@ mod callresponse;
 mod history;
 mod http;
 mod model;
+mod points;
 
 pub use history::{alarm_history, HistoryEntry, HistoryError, HistoryQuery};
 pub use http::router;

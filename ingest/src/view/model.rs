@@ -15,6 +15,11 @@ use hazgate_wire::{
 pub struct GatewayView {
     pub site: Arc<str>,
     pub gateway: Arc<str>,
+    /// From the gateway's master data: the enterprise's name, its administrative-division
+    /// code and its sector.
+    pub name: Option<String>,
+    pub division: Option<String>,
+    pub industry: Option<hazgate_wire::Industry>,
     /// From the latest status received: `online`, or `offline` (clean stop or last will).
     pub presence: Option<Presence>,
     /// `false` while the gateway says its wall clock is wrong: its readings are then kept
@@ -57,6 +62,8 @@ type Key = (Arc<str>, Arc<str>);
 #[derive(Debug)]
 pub struct View {
     gateways: Mutex<BTreeMap<Key, GatewayView>>,
+    /// The master data of each gateway, for drill-down (names, decimals, limits).
+    masters: Mutex<BTreeMap<Key, Arc<hazgate_wire::MasterData>>>,
     events: broadcast::Sender<ViewEvent>,
 }
 
@@ -67,6 +74,7 @@ impl Default for View {
     fn default() -> Self {
         Self {
             gateways: Mutex::new(BTreeMap::new()),
+            masters: Mutex::new(BTreeMap::new()),
             events: broadcast::channel(1024).0,
         }
     }
@@ -119,6 +127,33 @@ impl View {
         });
     }
 
+    /// The gateway's master data replaces what was known of it.
+    pub fn master(&self, m: hazgate_wire::MasterData) {
+        let m = Arc::new(m);
+        self.masters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                (m.envelope.site.clone(), m.envelope.gateway.clone()),
+                m.clone(),
+            );
+        self.update(&m.envelope.clone(), |g| {
+            g.name = m.name.clone();
+            g.division = m.division.clone();
+            g.industry = m.industry;
+            true
+        });
+    }
+
+    /// A gateway's master data, if it sent any.
+    pub fn master_of(&self, site: &str, gateway: &str) -> Option<Arc<hazgate_wire::MasterData>> {
+        self.masters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(Arc::from(site), Arc::from(gateway)))
+            .cloned()
+    }
+
     /// An alarm event this instance took (through the shared subscription).
     pub fn alarm(&self, a: AlarmEvent) {
         let _ = self.events.send(ViewEvent::Alarm(a));
@@ -132,6 +167,9 @@ impl View {
             .or_insert_with(|| GatewayView {
                 site: e.site.clone(),
                 gateway: e.gateway.clone(),
+                name: None,
+                division: None,
+                industry: None,
                 presence: None,
                 clock_ok: None,
                 version: None,

@@ -1,10 +1,18 @@
-// The regulator view: the overview arrives first over server-sent events, then every
-// change. All text from gateways goes in through textContent, never as HTML.
+// The regulator view: overview (enterprises, call-response, alarms, live events, history)
+// and drill-down (#/site/S → #/source/S/G/HS → #/point/S/G/D/P with its trend). The
+// overview arrives over server-sent events, drill-down data from /api/site and /api/trend.
+// All text from gateways goes in through textContent, never as HTML. Texts come from
+// i18n.js; times are shown 24 h in the regulator's time zone; numbers to each point's
+// decimals.
 "use strict";
 
 const gateways = new Map(); // "site/gateway" -> view
+const masters = new Map(); // "site/gateway" -> master data (names, decimals, limits)
 const LEVELS = ["blue", "yellow", "orange", "red"];
 const STALE_MS = 5 * 60 * 1000;
+let session = null;
+let offsetMin = 480; // Asia/Shanghai unless the server says otherwise
+let openOccurrences = [];
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -19,65 +27,103 @@ function el(tag, attrs, ...children) {
 
 function badge(level) {
   const name = level || "none";
-  return el("span", { class: "badge level-" + name }, level ? level : "normal");
+  return el("span", { class: "badge level-" + name, "data-level": name }, level ? t(level) : t("normal"));
 }
 
+// YYYY-MM-DD HH:mm:ss in the regulator's time zone.
 function time(ms) {
-  return ms ? new Date(ms).toLocaleString() : "";
+  if (!ms) return "";
+  const d = new Date(ms + offsetMin * 60000);
+  const p = (n) => String(n).padStart(2, "0");
+  return d.getUTCFullYear() + "-" + p(d.getUTCMonth() + 1) + "-" + p(d.getUTCDate()) + " " +
+    p(d.getUTCHours()) + ":" + p(d.getUTCMinutes()) + ":" + p(d.getUTCSeconds());
 }
 
 function age(ms) {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
-  if (s < 90) return s + " s ago";
-  if (s < 5400) return Math.round(s / 60) + " min ago";
-  return Math.round(s / 3600) + " h ago";
+  if (s < 90) return s + " " + t("ago_s");
+  if (s < 5400) return Math.round(s / 60) + " " + t("ago_min");
+  return Math.round(s / 3600) + " " + t("ago_h");
 }
 
-function num(x, unit) {
-  return x === null || x === undefined ? "" : String(x) + (unit ? " " + unit : "");
+function pointInfo(site, gateway, device, point) {
+  const m = masters.get(site + "/" + gateway);
+  return m && (m.points || []).find(p => p.device === device && p.point === point);
 }
 
-function where(device, point) {
-  return device ? device + " · " + point : "";
+// A number to the point's decimals (from its master data), else to 3 at most.
+function num(x, unit, decimals) {
+  if (x === null || x === undefined) return "";
+  const d = decimals ?? 3;
+  let s = Number(x).toFixed(d);
+  if (decimals === undefined && s.includes(".")) s = s.replace(/0+$/, "").replace(/\.$/, "");
+  return s + (unit ? " " + unit : "");
+}
+
+function pnum(site, gateway, device, point, x, unit) {
+  const info = device ? pointInfo(site, gateway, device, point) : null;
+  return num(x, unit, info ? info.decimals : undefined);
+}
+
+function siteName(site) {
+  for (const g of gateways.values()) if (g.site === site && g.name) return g.name;
+  return null;
+}
+
+function enterprise(site) {
+  const name = siteName(site);
+  return el("a", { href: "#/site/" + encodeURIComponent(site), class: "enterprise" }, name ? name + " (" + site + ")" : site);
+}
+
+function where(site, gateway, device, point) {
+  if (!device) return "";
+  const info = pointInfo(site, gateway, device, point);
+  const label = info ? info.name + " · " + device + "." + point : device + " · " + point;
+  return el("a", { href: "#/point/" + [site, gateway, device, point].map(encodeURIComponent).join("/") }, label);
+}
+
+function condition(c, label) {
+  return t(c) + (label ? " · " + label : "");
 }
 
 function render() {
   const list = [...gateways.values()].sort((a, b) =>
     (a.site + "/" + a.gateway).localeCompare(b.site + "/" + b.gateway));
-  const gBody = document.querySelector("#gateways tbody");
-  gBody.replaceChildren(...list.map(g => {
+  const unacked = new Map();
+  for (const o of openOccurrences) if (!o.acked_by) unacked.set(o.site, (unacked.get(o.site) || 0) + 1);
+  document.querySelector("#gateways tbody").replaceChildren(...list.map(g => {
     const stale = Date.now() - g.last_seen > STALE_MS;
     const presence = g.presence || "unknown";
     const sources = (g.hazard_sources || []).map(h =>
-      el("span", { class: "source" }, badge(h.level), " " + h.name + " (" + h.id + ") "));
+      el("a", { class: "source", href: "#/source/" + [g.site, g.gateway, h.id].map(encodeURIComponent).join("/") },
+        badge(h.level), " " + h.name + " "));
     return el("tr", {
         class: "gateway row-" + (g.level || "none"),
         "data-site": g.site, "data-gateway": g.gateway,
         "data-level": g.level || "none", "data-presence": presence,
         "data-clock": g.clock_ok === false ? "wrong" : "ok",
+        "data-unacked": String(unacked.get(g.site) || 0),
       },
-      el("td", {}, g.site), el("td", {}, g.gateway), el("td", {}, badge(g.level)),
+      el("td", {}, enterprise(g.site)), el("td", {}, g.gateway), el("td", {}, badge(g.level)),
       el("td", {}, ...sources),
-      el("td", { class: presence }, presence + (g.version ? " · v" + g.version : ""),
-        ...(g.clock_ok === false
-          ? [" ", el("span", { class: "clock-warning", title: "its readings are kept in the quarantine, not the store" }, "⚠ gateway clock wrong")]
-          : [])),
+      el("td", { class: presence }, t(presence) + (g.version ? " · v" + g.version : ""),
+        ...(g.clock_ok === false ? [" ", el("span", { class: "clock-warning", "data-warning": "clock" }, t("clock_wrong"))] : [])),
       el("td", { class: stale ? "stale" : "", "data-last-seen": g.last_seen }, age(g.last_seen)));
   }));
   document.getElementById("no-gateways").hidden = list.length > 0;
 
   const alarms = list.flatMap(g => (g.alarms || []).map(a => ({ ...a, site: g.site, gateway: g.gateway })))
     .sort((a, b) => LEVELS.indexOf(b.level) - LEVELS.indexOf(a.level) || a.since - b.since);
-  const aBody = document.querySelector("#alarms tbody");
-  aBody.replaceChildren(...alarms.map(a => el("tr", {
+  document.querySelector("#alarms tbody").replaceChildren(...alarms.map(a => el("tr", {
       class: "alarm row-" + a.level,
       "data-site": a.site, "data-gateway": a.gateway, "data-device": a.device,
       "data-point": a.point, "data-level": a.level,
     },
-    el("td", {}, badge(a.level)), el("td", {}, a.site), el("td", {}, a.gateway),
-    el("td", {}, a.hazard_source || ""), el("td", {}, where(a.device, a.point)),
-    el("td", {}, a.condition + (a.label ? " · " + a.label : "")),
-    el("td", {}, num(a.crossed ?? a.value, a.unit)), el("td", {}, num(a.limit, a.unit)),
+    el("td", {}, badge(a.level)), el("td", {}, enterprise(a.site)), el("td", {}, a.gateway),
+    el("td", {}, a.hazard_source || ""), el("td", {}, where(a.site, a.gateway, a.device, a.point)),
+    el("td", {}, condition(a.condition, a.label)),
+    el("td", {}, pnum(a.site, a.gateway, a.device, a.point, a.crossed ?? a.value, a.unit)),
+    el("td", {}, pnum(a.site, a.gateway, a.device, a.point, a.limit, a.unit)),
     el("td", {}, time(a.since)))));
   document.getElementById("no-alarms").hidden = alarms.length > 0;
 }
@@ -85,29 +131,44 @@ function render() {
 function liveAlarm(a) {
   const live = document.getElementById("live");
   live.prepend(el("li", { class: "event", "data-level": a.level || "none" },
-    time(a.ts) + " ", badge(a.level), " " + a.event + " " + a.envelope_site_gateway + " ",
-    where(a.device, a.point) || a.hazard_source || "site", " " + a.condition + " " + num(a.crossed ?? a.value, a.unit)));
+    time(a.ts) + " ", badge(a.level), " " + t(a.event) + " ", enterprise(a.site), " " + a.gateway + " ",
+    a.device ? where(a.site, a.gateway, a.device, a.point) : (a.hazard_source || ""),
+    " " + t(a.condition) + " " + pnum(a.site, a.gateway, a.device, a.point, a.crossed ?? a.value, a.unit)));
   while (live.children.length > 100) live.lastChild.remove();
   document.getElementById("no-live").hidden = true;
+}
+
+async function loadMaster(site, gateway) {
+  const r = await fetch("/api/site/" + encodeURIComponent(site) + "/" + encodeURIComponent(gateway));
+  if (!r.ok) return null;
+  const body = await r.json();
+  if (body.master) masters.set(site + "/" + gateway, body.master);
+  return body;
 }
 
 function connect() {
   const link = document.getElementById("link");
   const source = new EventSource("/api/events");
-  source.addEventListener("open", () => { link.textContent = "live"; link.className = "link up"; });
-  source.addEventListener("error", () => { link.textContent = "reconnecting…"; link.className = "link down"; });
+  source.addEventListener("open", () => { link.textContent = t("live"); link.className = "link up"; });
+  source.addEventListener("error", () => { link.textContent = t("reconnecting"); link.className = "link down"; });
   source.addEventListener("overview", e => {
     gateways.clear();
-    for (const g of JSON.parse(e.data)) gateways.set(g.site + "/" + g.gateway, g);
+    for (const g of JSON.parse(e.data)) {
+      gateways.set(g.site + "/" + g.gateway, g);
+      if (!masters.has(g.site + "/" + g.gateway)) loadMaster(g.site, g.gateway).then(render);
+    }
     render();
   });
   source.addEventListener("change", e => {
     const change = JSON.parse(e.data);
     if (change.type === "gateway") {
-      gateways.set(change.site + "/" + change.gateway, change);
+      const key = change.site + "/" + change.gateway;
+      const before = gateways.get(key);
+      gateways.set(key, change);
+      if (!before || before.name !== change.name) loadMaster(change.site, change.gateway).then(render);
       render();
     } else if (change.type === "alarm") {
-      change.envelope_site_gateway = change.site + "/" + change.gateway;
+      change.site = change.site || (change.envelope && change.envelope.site);
       liveAlarm(change);
     }
   });
@@ -122,47 +183,45 @@ async function loadHistory(event) {
   if (f.get("site")) params.set("site", f.get("site").trim());
   if (f.get("level")) params.set("level", f.get("level"));
   for (const k of ["from", "to"]) if (f.get(k)) params.set(k, String(new Date(f.get(k)).getTime()));
-  note.textContent = "loading…";
+  note.textContent = "…";
   try {
     const response = await fetch("/api/history?" + params);
     const body = await response.json();
     if (!response.ok) throw new Error(body.error || response.statusText);
-    const tbody = document.querySelector("#history tbody");
-    tbody.replaceChildren(...body.events.map(h => el("tr", {
+    document.querySelector("#history tbody").replaceChildren(...body.events.map(h => el("tr", {
         class: "history row-" + (h.level || "none"), "data-level": h.level || "none",
         "data-site": h.site, "data-event": h.event,
       },
-      el("td", {}, time(h.ts)), el("td", {}, h.event), el("td", {}, badge(h.level)),
-      el("td", {}, h.site), el("td", {}, h.gateway), el("td", {}, h.hazard_source || ""),
-      el("td", {}, where(h.device, h.point)), el("td", {}, h.condition + (h.label ? " · " + h.label : "")),
-      el("td", {}, num(h.value, h.unit)), el("td", {}, num(h.limit, h.unit)))));
-    note.textContent = body.events.length + " events"
-      + (body.span_capped ? " · span cut to the 31 days before its end" : "")
-      + (body.more ? " · more in the store: narrow the span" : "");
+      el("td", {}, time(h.ts)), el("td", {}, t(h.event)), el("td", {}, badge(h.level)),
+      el("td", {}, enterprise(h.site)), el("td", {}, h.gateway), el("td", {}, h.hazard_source || ""),
+      el("td", {}, where(h.site, h.gateway, h.device, h.point)), el("td", {}, condition(h.condition, h.label)),
+      el("td", {}, pnum(h.site, h.gateway, h.device, h.point, h.value, h.unit)),
+      el("td", {}, pnum(h.site, h.gateway, h.device, h.point, h.limit, h.unit)))));
+    note.textContent = body.events.length + " " + t("events_n")
+      + (body.span_capped ? " · " + t("span_capped") : "")
+      + (body.more ? " · " + t("more_in_store") : "");
   } catch (e) {
-    note.textContent = "history unavailable: " + e.message;
+    note.textContent = t("history_unavailable") + e.message;
   }
 }
 
 // Call-response (预警叫应): who answered each open alarm, and the button to answer it.
-let session = null;
-
 function answer(o) {
-  if (o.acked_by && o.confirmed_ts) return "现场已确认 · confirmed at the edge · " + o.acked_by;
-  if (o.acked_by) return "已确认，待现场回执 · acknowledged, not yet at the edge · " + o.acked_by;
-  return "未确认 · unacknowledged";
+  if (o.acked_by && o.confirmed_ts) return t("answer_confirmed") + " · " + o.acked_by;
+  if (o.acked_by) return t("answer_acked") + " · " + o.acked_by;
+  return t("answer_open");
 }
 
 async function acknowledge(o) {
-  const note = prompt("确认预警 (acknowledge) — 处置说明 (note, optional):", "");
+  const note = prompt(t("ack_prompt"), "");
   if (note === null) return;
-  const path = ["/api/occurrences", o.site, o.gateway, o.occurrence, "ack"].map(encodeURIComponent).join("/").replace(/%2F/g, "/");
+  const path = "/api/occurrences/" + [o.site, o.gateway, o.occurrence, "ack"].map(encodeURIComponent).join("/");
   const r = await fetch(path, {
     method: "POST",
     headers: { "Content-Type": "application/json", "X-CSRF-Token": session.csrf },
     body: JSON.stringify({ note }),
   });
-  if (!r.ok) alert("未能确认 (not acknowledged): " + ((await r.json().catch(() => ({}))).error || r.status));
+  if (!r.ok) alert(t("ack_failed") + ((await r.json().catch(() => ({}))).error || r.status));
   loadOccurrences();
 }
 
@@ -170,31 +229,175 @@ async function loadOccurrences() {
   const r = await fetch("/api/occurrences");
   if (r.status === 401) { location.href = "/login"; return; }
   if (!r.ok) return;
-  const list = (await r.json()).occurrences;
-  document.querySelector("#occurrences tbody").replaceChildren(...list.map(o => el("tr", {
+  openOccurrences = (await r.json()).occurrences;
+  document.querySelector("#occurrences tbody").replaceChildren(...openOccurrences.map(o => el("tr", {
       class: "occurrence row-" + (o.level || "none"), "data-occurrence": o.occurrence,
       "data-site": o.site, "data-answer": o.confirmed_ts ? "confirmed" : o.acked_by ? "acknowledged" : "open",
     },
-    el("td", {}, badge(o.level)), el("td", {}, o.site), el("td", {}, o.gateway),
-    el("td", {}, where(o.device, o.point)), el("td", {}, o.condition + (o.label ? " · " + o.label : "")),
+    el("td", {}, badge(o.level)), el("td", {}, enterprise(o.site)), el("td", {}, o.gateway),
+    el("td", {}, where(o.site, o.gateway, o.device, o.point)), el("td", {}, condition(o.condition, o.label)),
     el("td", {}, time(o.opened_ts)), el("td", { class: "answer" }, answer(o)),
-    el("td", {}, o.acked_by ? "" : el("button", { type: "button", class: "ack", onclick: () => acknowledge(o) }, "确认 (acknowledge)")))));
-  document.getElementById("no-occurrences").hidden = list.length > 0;
+    el("td", {}, o.acked_by ? "" : el("button", { type: "button", class: "ack", onclick: () => acknowledge(o) }, t("acknowledge"))))));
+  document.getElementById("no-occurrences").hidden = openOccurrences.length > 0;
+  render();
+}
+
+// ---- drill-down -----------------------------------------------------------------------
+
+let drillTimer = null;
+let chart = null;
+
+function crumbs(...parts) {
+  if (!parts.length) { document.getElementById("crumbs").replaceChildren(); return; }
+  document.getElementById("crumbs").replaceChildren(
+    el("a", { href: "#/" }, t("overview")),
+    ...parts.flatMap(([label, href]) => [" › ", href ? el("a", { href }, label) : el("span", {}, label)]));
+}
+
+function table(headers, rows) {
+  return el("table", {}, el("thead", {}, el("tr", {}, ...headers.map(h => el("th", {}, t(h))))), el("tbody", {}, ...rows));
+}
+
+function sitePage(site) {
+  const gws = [...gateways.values()].filter(g => g.site === site);
+  crumbs([siteName(site) || site]);
+  const drill = document.getElementById("drill");
+  drill.replaceChildren(el("h2", {}, (siteName(site) || site) + " · " + t("gateways_of")),
+    ...gws.map(g => {
+      const m = masters.get(g.site + "/" + g.gateway);
+      const sources = (m && m.hazard_sources) || (g.hazard_sources || []).map(h => ({ id: h.id, name: h.name, grade: h.grade }));
+      return el("section", { class: "gateway-detail", "data-gateway": g.gateway },
+        el("h3", {}, g.gateway + " · ", el("span", { class: g.presence || "unknown" }, t(g.presence || "unknown"))),
+        table(["col_hazard_source", "col_kind", "col_grade", "col_level"], sources.map(h => {
+          const level = ((g.hazard_sources || []).find(x => x.id === h.id) || {}).level;
+          return el("tr", { class: "source-row", "data-source": h.id },
+            el("td", {}, el("a", { href: "#/source/" + [site, g.gateway, h.id].map(encodeURIComponent).join("/") }, h.name + " (" + h.id + ")")),
+            el("td", {}, h.kind || ""), el("td", {}, String(h.grade || "")), el("td", {}, badge(level)));
+        })));
+    }));
+}
+
+const QUALITY = ["good", "uncertain", "bad"];
+const FLAGS = [[1, "flag_calibration"], [2, "flag_stuck_value"], [4, "flag_impossible_jump"]];
+
+async function sourcePage(site, gateway, source) {
+  const body = await loadMaster(site, gateway);
+  const m = masters.get(site + "/" + gateway);
+  const g = gateways.get(site + "/" + gateway) || {};
+  const hs = m && m.hazard_sources.find(h => h.id === source);
+  crumbs([siteName(site) || site, "#/site/" + encodeURIComponent(site)], [hs ? hs.name : source]);
+  const drill = document.getElementById("drill");
+  if (!m) { drill.replaceChildren(el("p", { class: "empty" }, t("no_master"))); return; }
+  const devices = new Set(m.devices.filter(d => d.hazard_source === source).map(d => d.id));
+  const live = new Map(((body && body.live) || []).map(x => [x.device + "." + x.point, x.live]));
+  const alarms = g.alarms || [];
+  const rows = m.points.filter(p => devices.has(p.device)).map(p => {
+    const l = live.get(p.device + "." + p.point);
+    const fresh = l && Date.now() - l.ts < 15 * 60 * 1000;
+    const a = alarms.filter(x => x.device === p.device && x.point === p.point)
+      .sort((x, y) => LEVELS.indexOf(y.level) - LEVELS.indexOf(x.level))[0];
+    const quality = fresh ? QUALITY[l.quality ?? 0] : "silent";
+    const flags = fresh && l.flags ? FLAGS.filter(([b]) => l.flags & b).map(([, k]) => t(k)).join(" ") : "";
+    return el("tr", { class: "point-row row-" + (a ? a.level : "none"), "data-device": p.device, "data-point": p.point, "data-quality": quality },
+      el("td", {}, el("a", { href: "#/point/" + [site, gateway, p.device, p.point].map(encodeURIComponent).join("/") }, p.name)),
+      el("td", {}, p.device + "." + p.point),
+      el("td", { class: "value" }, fresh && l.value !== null && l.value !== undefined ? num(l.value, p.unit, p.decimals) : "—"),
+      el("td", {}, t(quality)), el("td", {}, flags),
+      el("td", {}, a ? badge(a.level) : badge(null), a ? " " + t(a.condition) : ""),
+      el("td", {}, (p.limits || []).map(x => (x.direction === "above" ? "≥" : "≤") + num(x.value, "", p.decimals) + " " + t(x.level)).join("，")));
+  });
+  drill.replaceChildren(el("h2", {}, (hs ? hs.name : source) + " · " + t("points_of")),
+    ...(body && body.live_available === false ? [el("p", { class: "empty" }, t("live_unavailable"))] : []),
+    table(["col_name", "col_point", "col_value", "col_quality", "col_flags", "col_alarm", "col_limits"], rows));
+}
+
+// An x value (seconds, already shifted to the regulator's zone) as 24 h text.
+function shifted(v, withTime) {
+  const full = time((v - offsetMin * 60) * 1000);
+  return withTime ? full.slice(5, 16) : full.slice(0, 10);
+}
+
+const SPANS = [["span_1h", 3600], ["span_6h", 21600], ["span_24h", 86400], ["span_7d", 604800], ["span_30d", 2592000]];
+
+async function pointPage(site, gateway, device, point, span) {
+  if (!masters.has(site + "/" + gateway)) await loadMaster(site, gateway);
+  const info = pointInfo(site, gateway, device, point);
+  const m = masters.get(site + "/" + gateway);
+  const dev = m && m.devices.find(d => d.id === device);
+  const hs = dev && dev.hazard_source && m.hazard_sources.find(h => h.id === dev.hazard_source);
+  crumbs([siteName(site) || site, "#/site/" + encodeURIComponent(site)],
+    ...(hs ? [[hs.name, "#/source/" + [site, gateway, hs.id].map(encodeURIComponent).join("/")]] : []),
+    [info ? info.name : device + "." + point]);
+  const drill = document.getElementById("drill");
+  const spans = el("div", { class: "spans" }, ...SPANS.map(([k, s]) =>
+    el("button", { type: "button", class: s === span ? "active" : "", onclick: () => pointPage(site, gateway, device, point, s) }, t(k))));
+  const holder = el("div", { id: "trend" });
+  const note = el("p", { id: "trend-note", class: "empty" });
+  drill.replaceChildren(el("h2", {}, (info ? info.name + " · " : "") + device + "." + point + " · " + t("trend")), spans, holder, note);
+  const q = new URLSearchParams({ site, gateway, device, point, span: String(span) });
+  const r = await fetch("/api/trend?" + q);
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) { note.textContent = body.error || String(r.status); return; }
+  if (!body.times.length) note.textContent = t("trend_empty");
+  const limits = ((body.point && body.point.limits) || []);
+  const xs = body.times.map(ms => ms / 1000 + offsetMin * 60);
+  const data = [xs, body.values, ...limits.map(l => xs.map(() => l.value))];
+  const colour = { red: "#d32f2f", orange: "#f57c00", yellow: "#fbc02d", blue: "#1976d2" };
+  const unit = (body.point && body.point.unit) || "";
+  if (chart) chart.destroy();
+  chart = new uPlot({
+    width: Math.min(1100, drill.clientWidth || 900), height: 360,
+    // Times are shifted to the regulator's zone and drawn as UTC.
+    tzDate: ts => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+    series: [{ label: t("col_time"), value: (u, v) => v == null ? "--" : shifted(v, true) },
+      { label: (info ? info.name : point) + (unit ? " (" + unit + ")" : ""), stroke: "#1c2430", width: 1.5,
+        value: (u, v) => v == null ? "--" : num(v, "", info ? info.decimals : undefined) },
+      ...limits.map(l => ({ label: t(l.level) + " " + (l.direction === "above" ? "≥" : "≤") + l.value, stroke: colour[l.level], dash: [6, 4], width: 1 }))],
+    axes: [{ values: (u, splits) => splits.map(v => shifted(v, span <= 86400)) }, { label: unit }],
+  }, data, holder);
+  holder.dataset.points = String(body.times.length);
+  holder.dataset.limits = String(limits.length);
+}
+
+function route() {
+  clearInterval(drillTimer);
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  const overview = document.getElementById("overview");
+  const drill = document.getElementById("drill");
+  if (parts.length === 0) {
+    overview.hidden = false; drill.hidden = true; crumbs(); return;
+  }
+  overview.hidden = true; drill.hidden = false;
+  const [kind, ...rest] = parts;
+  if (kind === "site") sitePage(rest[0]);
+  else if (kind === "source") {
+    sourcePage(...rest);
+    drillTimer = setInterval(() => sourcePage(...rest), 2000);
+  } else if (kind === "point") pointPage(...rest, 3600);
 }
 
 async function start() {
+  applyI18n();
   const r = await fetch("/api/session");
   if (r.status === 401) { location.href = "/login"; return; }
   session = await r.json();
+  if (typeof session.utc_offset_minutes === "number") offsetMin = session.utc_offset_minutes;
   document.getElementById("who").textContent = session.user + " (" + session.role + ")";
   document.getElementById("logout").addEventListener("click", async () => {
     await fetch("/api/logout", { method: "POST", headers: { "X-CSRF-Token": session.csrf } });
     location.href = "/login";
   });
+  document.getElementById("lang").addEventListener("click", () => {
+    LANG = LANG === "zh" ? "en" : "zh";
+    localStorage.setItem("lang", LANG);
+    applyI18n(); render(); loadOccurrences(); route();
+  });
+  window.addEventListener("hashchange", route);
   connect();
   loadHistory();
   loadOccurrences();
   setInterval(loadOccurrences, 3000);
+  route();
 }
 
 document.getElementById("history-filter").addEventListener("submit", loadHistory);

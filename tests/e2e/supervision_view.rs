@@ -1,0 +1,206 @@
+//! The regulator's supervision view in headless chromium, with real processes behind it:
+//! hazsim -> hazgate -> mosquitto -> hazingest -> victoria-metrics. The page is Chinese
+//! first and shows the enterprise by its name from the gateway's master data, with times
+//! as `YYYY-MM-DD HH:mm:ss`; it drills down from the overview to a hazard source whose
+//! points show live values to their decimals, and to a point's trend with its limits.
+//! Screenshots go to target/test-artifacts/ (not in git).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use hazgate_e2e::browser::Browser;
+use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon, Gateway, ADMIN_PASSWORD};
+use hazgate_e2e::http;
+use hazgate_e2e::mqtt::{wait_port, Broker};
+use hazgate_e2e::victoria::VictoriaMetrics;
+use hazgate_e2e::{free_port, free_ports, Sim, Workdir};
+
+const SITE: &str = "HB-420100-0021";
+
+fn site(broker: &str) -> String {
+    format!(
+        r#"
+[site]
+id = "{SITE}"
+name = "示例储罐区"
+gateway = "gw-view"
+division = "420100"
+address = "湖北省武汉市示例路1号"
+industry = "hazardous_chemicals"
+[uplink]
+broker = "{broker}"
+[store]
+dir = "store"
+sync_interval = "200ms"
+
+[[hazard_source]]
+id = "HS-01"
+name = "液化石油气球罐区"
+kind = "储罐区"
+grade = 2
+
+[[bus]]
+id = "tcp-1"
+tcp = {{ host = "127.0.0.1", port = {tcp} }}
+timeout = "150ms"
+
+[[device]]
+id = "GD-101"
+name = "球罐区可燃气体探测器"
+bus = "tcp-1"
+unit = 1
+profile = "gas-detector-4ch"
+hazard_source = "HS-01"
+poll = "500ms"
+[device.points.CH1]
+simulate = {{ normal = 3.0, noise = 0.0 }}
+"#,
+        tcp = free_port(),
+    )
+}
+
+#[test]
+fn the_view_is_chinese_shows_names_and_drills_down_to_live_values_and_a_trend() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path().join("mq")).unwrap();
+    let broker = Broker::start(&w.path().join("mq")).unwrap();
+    let vm = VictoriaMetrics::start(&w.path().join("vm")).unwrap();
+    let ports = free_ports(2);
+    let central = w.write(
+        "central.toml",
+        &central_toml(&CentralSetup {
+            broker_port: broker.port,
+            store_url: &vm.url(),
+            client_id: "hazingest-view",
+            web: ports[0],
+            metrics: ports[1],
+        }),
+    );
+    let _ingest = Daemon::ingest(&central, &w.path().join("ingest.log")).unwrap();
+    wait_port(ports[0], Duration::from_secs(10)).unwrap();
+    let web = ports[0];
+    let site_file = w.write("site.toml", &site(&broker.url()));
+    let sim = Sim::start(&site_file, &[]).unwrap();
+    let _gateway = Gateway::start(&site_file, &w.path().join("gw.log")).unwrap();
+
+    // The master data arrives and names the site.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let master = loop {
+        let (status, body) =
+            http::request(web, "GET", &format!("/api/site/{SITE}/gw-view"), None).unwrap();
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        if !v["master"].is_null() {
+            break v["master"].clone();
+        }
+        assert!(Instant::now() < deadline, "no master data: {body}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(master["name"], "示例储罐区");
+    assert_eq!(master["division"], "420100");
+    assert_eq!(master["hazard_sources"][0]["kind"], "储罐区");
+    let ch1 = master["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["device"] == "GD-101" && p["point"] == "CH1")
+        .unwrap()
+        .clone();
+    let decimals = ch1["decimals"].as_u64().unwrap() as usize;
+    assert_eq!(ch1["limits"].as_array().unwrap().len(), 2, "{ch1}");
+
+    sim.ctl(json!({"device": "GD-101", "point": "CH1", "set": 30.0}))
+        .unwrap();
+    let browser = Browser::start().unwrap();
+    browser.login(web, "admin", ADMIN_PASSWORD).unwrap();
+    // Chinese by default; the enterprise by its name; times as YYYY-MM-DD HH:mm:ss.
+    assert_eq!(
+        browser
+            .eval("return document.querySelector('header h1').textContent;")
+            .unwrap(),
+        json!("重大危险源监测预警 · 监管视图")
+    );
+    let name_cell = format!(
+        "const r = document.querySelector('tr.gateway[data-site=\"{SITE}\"] a.enterprise'); return r ? r.textContent : null;"
+    );
+    browser
+        .wait_until(
+            &name_cell,
+            &json!(format!("示例储罐区 ({SITE})")),
+            Duration::from_secs(15),
+        )
+        .unwrap();
+    let since = "const r = document.querySelector('tr.alarm[data-point=\"CH1\"] td:last-child'); return r ? /^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d$/.test(r.textContent) : null;";
+    browser
+        .wait_until(since, &json!(true), Duration::from_secs(15))
+        .unwrap();
+    browser.screenshot("view-overview-zh").unwrap();
+
+    // Drill down to the hazard source: live values to the point's decimals.
+    browser
+        .eval(&format!(
+            "location.hash = '#/source/{SITE}/gw-view/HS-01'; return true;"
+        ))
+        .unwrap();
+    let value = "const r = document.querySelector('tr.point-row[data-device=\"GD-101\"][data-point=\"CH1\"] td.value'); return r ? r.textContent : null;";
+    browser
+        .wait_until(
+            value,
+            &json!(format!("{:.*} %LEL", decimals, 30.0)),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    sim.ctl(json!({"device": "GD-101", "point": "CH1", "set": 12.5}))
+        .unwrap();
+    browser
+        .wait_until(
+            value,
+            &json!(format!("{:.*} %LEL", decimals, 12.5)),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    browser.screenshot("view-hazard-source").unwrap();
+
+    // The point's trend, with its two limits drawn.
+    browser
+        .eval(&format!(
+            "location.hash = '#/point/{SITE}/gw-view/GD-101/CH1'; return true;"
+        ))
+        .unwrap();
+    let drawn = "const h = document.getElementById('trend'); return h && h.dataset.points ? [Number(h.dataset.points) > 0, h.dataset.limits, document.querySelectorAll('#trend canvas').length > 0] : null;";
+    browser
+        .wait_until(drawn, &json!([true, "2", true]), Duration::from_secs(20))
+        .unwrap();
+    browser.screenshot("view-trend").unwrap();
+
+    // The trend API: downsampled by the store, bounded.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (v, body) = loop {
+        let body = http::get(
+            web,
+            &format!("/api/trend?site={SITE}&gateway=gw-view&device=GD-101&point=CH1&span=2592000"),
+        )
+        .unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        if !v["times"].as_array().unwrap().is_empty() || Instant::now() > deadline {
+            break (v, body);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(v["step"], 4320, "30 days in 600 steps");
+    let times = v["times"].as_array().unwrap();
+    assert!(
+        !times.is_empty() && times.len() <= 601,
+        "{}: {body}",
+        times.len()
+    );
+    let (status, _) = http::request(
+        web,
+        "GET",
+        &format!("/api/trend?site={SITE}&gateway=gw-view&device=GD-101&point=CH1&span=60"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(status, 400);
+}
