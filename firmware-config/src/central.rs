@@ -44,6 +44,10 @@ pub struct SupervisionSettings {
     pub database: String,
     /// The database password, for PostgreSQL; never written into the URL in the config.
     pub password: Option<Secret>,
+    /// A gateway heard from for this long is interrupted (断线) even without its will.
+    pub silence_after: std::time::Duration,
+    /// The level of an interruption's alarm.
+    pub interruption_level: hazgate_wire::Level,
 }
 
 /// The supervision database unless `[supervision] database` says otherwise.
@@ -110,6 +114,8 @@ struct RawWeb {
 #[serde(deny_unknown_fields)]
 struct RawSupervision {
     database: Option<Spanned<String>>,
+    silence_after: Option<Spanned<Interval>>,
+    interruption_level: Option<hazgate_wire::Level>,
     password_file: Option<PathBuf>,
     password_env: Option<Spanned<String>>,
 }
@@ -257,7 +263,31 @@ fn resolve_supervision(
         (None, Some(e)) => Some(Secret::Env(e.get_ref().clone())),
         (None, None) => None,
     };
-    SupervisionSettings { database, password }
+    let silence_after = match raw.and_then(|r| r.silence_after.as_ref()) {
+        Some(s)
+            if (std::time::Duration::from_secs(10)..=std::time::Duration::from_secs(86_400))
+                .contains(&s.get_ref().0) =>
+        {
+            s.get_ref().0
+        }
+        Some(s) => {
+            diag.error(
+                Some(s.span()),
+                "supervision.silence_after",
+                "use 10s ..= 24h; longer than the gateways' health interval",
+            );
+            std::time::Duration::from_secs(120)
+        }
+        None => std::time::Duration::from_secs(120),
+    };
+    SupervisionSettings {
+        database,
+        password,
+        silence_after,
+        interruption_level: raw
+            .and_then(|r| r.interruption_level)
+            .unwrap_or(hazgate_wire::Level::Yellow),
+    }
 }
 
 fn resolve_ingest(raw: Option<&RawIngest>, base: &Path, diag: &mut Diagnostics) -> IngestSettings {

@@ -51,6 +51,17 @@ pub async fn run(config: CentralConfig) -> Result<()> {
             )
         })?;
     supervision.spawn_resender();
+    crate::supervise::statistics::spawn_counter(
+        supervision.db.clone(),
+        view.clone(),
+        store.clone(),
+    );
+    crate::supervise::interruptions::Watch::spawn(
+        supervision.db.clone(),
+        view.clone(),
+        config.supervision.silence_after,
+        config.supervision.interruption_level,
+    );
     let notifier = crate::notify::Notifier::new(config.notify.clone())
         .map_err(|e| anyhow::anyhow!("cannot set up notifications: {e}"))?;
     crate::supervise::escalation::Escalator::spawn(supervision.db.clone(), Arc::new(notifier));
@@ -65,7 +76,7 @@ pub async fn run(config: CentralConfig) -> Result<()> {
                 quarantine.clone(),
                 supervision.clone(),
                 web.cookie_secure,
-                config.notify.utc_offset_minutes,
+                Arc::new(config.notify.clone()),
             ),
         )
         .await?;

@@ -204,3 +204,207 @@ fn the_view_is_chinese_shows_names_and_drills_down_to_live_values_and_a_trend() 
     .unwrap();
     assert_eq!(status, 400);
 }
+
+/// A gateway SIGKILLed is an interruption (断线): its will opens one, recorded on the
+/// enterprise page and raised as an alarm through call-response; its return closes it with
+/// its duration.
+#[test]
+fn an_interruption_opens_when_a_gateway_dies_and_closes_with_its_duration() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path().join("mq")).unwrap();
+    let broker = Broker::start(&w.path().join("mq")).unwrap();
+    let vm = VictoriaMetrics::start(&w.path().join("vm")).unwrap();
+    let ports = free_ports(2);
+    let central = w.write(
+        "central.toml",
+        &central_toml(&CentralSetup {
+            broker_port: broker.port,
+            store_url: &vm.url(),
+            client_id: "hazingest-int",
+            web: ports[0],
+            metrics: ports[1],
+        }),
+    );
+    let _ingest = Daemon::ingest(&central, &w.path().join("ingest.log")).unwrap();
+    wait_port(ports[0], Duration::from_secs(10)).unwrap();
+    let web = ports[0];
+    // A short keep-alive: the broker gives the will 3 s after the gateway dies.
+    let text = site(&broker.url()).replace(
+        &format!("broker = \"{}\"", broker.url()),
+        &format!("broker = \"{}\"\nkeep_alive = \"2s\"", broker.url()),
+    );
+    let site_file = w.write("site.toml", &text);
+    let _sim = Sim::start(&site_file, &[]).unwrap();
+    let log = w.path().join("gw.log");
+    let mut gateway = Gateway::start(&site_file, &log).unwrap();
+
+    let browser = Browser::start().unwrap();
+    browser.login(web, "admin", ADMIN_PASSWORD).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    browser
+        .eval(&format!("location.hash = '#/site/{SITE}'; return true;"))
+        .unwrap();
+    browser
+        .wait_until(
+            "return document.querySelectorAll('tr.interruption').length;",
+            &json!(0),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    let killed = Instant::now();
+    gateway.kill();
+    let open =
+        "const r = document.querySelector('tr.interruption'); return r ? r.dataset.open : null;";
+    browser
+        .wait_until(open, &json!("true"), Duration::from_secs(20))
+        .unwrap();
+    // It is an alarm of its own in call-response.
+    let body = http::get(web, "/api/occurrences").unwrap();
+    let occurrences: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        occurrences["occurrences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["condition"] == "interruption" && o["site"] == SITE),
+        "{body}"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    gateway = Gateway::start(&site_file, &log).unwrap();
+    browser
+        .wait_until(open, &json!("false"), Duration::from_secs(20))
+        .unwrap();
+    let out = killed.elapsed();
+    browser.screenshot("view-interruption").unwrap();
+    let body = http::get(web, &format!("/api/interruptions?site={SITE}")).unwrap();
+    let list: Value = serde_json::from_str(&body).unwrap();
+    let i = &list["interruptions"][0];
+    assert_eq!(i["cause"], "offline", "{body}");
+    let took = i["duration_ms"].as_i64().unwrap();
+    // From the last status heard (at most a health interval before the kill) to the birth.
+    assert!(
+        took >= 4_000 && took <= out.as_millis() as i64 + 60_000,
+        "{took} ms for an outage of {out:?}: {body}"
+    );
+    let body = http::get(web, "/api/occurrences").unwrap();
+    assert!(
+        !body.contains("\"interruption\""),
+        "the interruption's alarm cleared: {body}"
+    );
+    drop(gateway);
+}
+
+/// The statistics match what the test published, counted independently: a fake gateway
+/// promises 2 points every minute (120 readings an hour) and sends 90 readings in a past
+/// hour, 80 of them good.
+#[test]
+fn statistics_match_what_was_published() {
+    use hazgate_e2e::mqtt::publish_all;
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path().join("mq")).unwrap();
+    let broker = Broker::start(&w.path().join("mq")).unwrap();
+    let vm = VictoriaMetrics::start(&w.path().join("vm")).unwrap();
+    let ports = free_ports(2);
+    let central = w.write(
+        "central.toml",
+        &central_toml(&CentralSetup {
+            broker_port: broker.port,
+            store_url: &vm.url(),
+            client_id: "hazingest-stats",
+            web: ports[0],
+            metrics: ports[1],
+        }),
+    );
+    let _ingest = Daemon::ingest(&central, &w.path().join("ingest.log")).unwrap();
+    wait_port(ports[0], Duration::from_secs(10)).unwrap();
+    let web = ports[0];
+    let site = "HB-420100-0031";
+    let now = hazgate_e2e::now_ms();
+    let hour = now / 3_600_000 * 3_600_000 - 2 * 3_600_000;
+    let master = json!({"kind": "site", "v": 1, "site": site, "gateway": "gw-s", "seq": 1, "ts": now,
+        "name": "统计测试企业", "hazard_sources": [],
+        "devices": [{"id": "D", "model": "m", "poll_ms": 60000}],
+        "points": [{"device": "D", "point": "P1", "name": "p1", "decimals": 1},
+                   {"device": "D", "point": "P2", "name": "p2", "decimals": 1}]});
+    let mut messages = vec![(
+        format!("hazard/{site}/gw-s/site"),
+        master.to_string().into_bytes(),
+    )];
+    let (mut sent, mut good) = (0, 0);
+    for i in 0..90i64 {
+        let point = if i % 2 == 0 { "P1" } else { "P2" };
+        let ts = hour + i * 40_000;
+        let reading = if i % 9 == 0 {
+            json!({"device": "D", "point": point, "ts": ts, "value": null, "unit": null, "quality": "bad", "reason": "timeout", "detail": "no reply"})
+        } else {
+            good += 1;
+            json!({"device": "D", "point": point, "ts": ts, "value": i as f64, "unit": "m", "quality": "good"})
+        };
+        sent += 1;
+        let t = json!({"kind": "telemetry", "v": 1, "site": site, "gateway": "gw-s", "seq": i + 1, "readings": [reading]});
+        messages.push((
+            format!("hazard/{site}/gw-s/telemetry"),
+            t.to_string().into_bytes(),
+        ));
+    }
+    assert_eq!((sent, good), (90, 80));
+    publish_all(broker.port, &messages).unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let day = loop {
+        let body = http::get(web, "/api/statistics?days=7").unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let found = v["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["site"] == site && d["received"] == 90)
+            .cloned();
+        if let Some(d) = found {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "not counted: {body}");
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    // Its hours: the one with the data, and those after it until now, which it promised
+    // and did not send; none before its first data.
+    let hours = day["hours"].as_i64().unwrap();
+    let done = (now - 120_000) / 3_600_000 * 3_600_000;
+    // Days end at midnight in the regulator's zone (+08:00).
+    let (h, d) = (3_600_000, 86_400_000);
+    let day_end = (hour + 8 * h) / d * d - 8 * h + d;
+    assert_eq!(hours, (done.min(day_end) - hour) / h, "{day}");
+    assert_eq!(day["expected"], 120.0 * hours as f64, "{day}");
+    let completeness = 90.0 / (120.0 * hours as f64);
+    assert!(
+        (day["completeness"].as_f64().unwrap() - completeness).abs() < 1e-9,
+        "{day}"
+    );
+    assert!(
+        (day["good_share"].as_f64().unwrap() - 80.0 / 90.0).abs() < 1e-9,
+        "{day}"
+    );
+    assert_eq!(day["online_rate"], 1.0, "{day}");
+    let csv = http::get(web, "/api/statistics.csv?days=7").unwrap();
+    assert!(
+        csv.contains(&format!("{site},"))
+            && csv.contains(&format!(
+                ",{:.1},88.9,90,{:.0},",
+                completeness * 100.0,
+                120.0 * hours as f64
+            )),
+        "{csv}"
+    );
+
+    let browser = Browser::start().unwrap();
+    browser.login(web, "admin", ADMIN_PASSWORD).unwrap();
+    let row = format!("const r = document.querySelector('tr.stats[data-site=\"{site}\"]'); return r ? r.dataset.completeness : null;");
+    browser
+        .wait_until(
+            &row,
+            &json!(format!("{completeness:.4}")),
+            Duration::from_secs(15),
+        )
+        .unwrap();
+    browser.screenshot("view-statistics").unwrap();
+}

@@ -42,24 +42,31 @@ pub fn bin(name: &str) -> PathBuf {
     path.unwrap_or_else(|| panic!("{name} is missing next to {}: run `cargo build --workspace --bins` first (scripts/test does)", exe.display()))
 }
 
-/// A port nobody listens on right now.
+/// Ports this test process has handed out: tests of one binary run side by side, and the
+/// kernel may offer a port again as soon as it is released, before its test binds it.
+static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// A port nobody listens on right now, never one handed out before in this process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports(1)[0]
 }
 
-/// `n` distinct free ports: all are held open until every one is chosen, so none is
-/// handed out twice.
+/// `n` distinct free ports, none handed out before in this process.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    // Held open until all are chosen, so the kernel cannot offer one twice meanwhile.
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        if !handed.contains(&port) {
+            handed.push(port);
+            ports.push(port);
+        }
+        held.push(l);
+    }
+    ports
 }
 
 /// A temporary folder holding a site file and its pseudo-terminal links.

@@ -27,6 +27,7 @@ pub fn condition_zh(condition: &str) -> &'static str {
         "impossible_jump" => "数据异常跳变",
         "linkage_failed" => "联动失败",
         "store_failed" => "网关存储故障",
+        "interruption" => "网关断线",
         _ => "报警",
     }
 }

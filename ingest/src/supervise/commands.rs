@@ -13,6 +13,9 @@ use super::db::{Db, DbError};
 use super::occurrences;
 use super::users::User;
 
+/// The condition of the alarms the central side raises itself.
+pub const CENTRAL_CONDITION: &str = "interruption";
+
 /// A command to publish.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {
@@ -30,6 +33,8 @@ pub enum AckResult {
     /// It cleared before anybody answered: the acknowledgement is recorded, nothing is
     /// sent (there is nothing left at the edge).
     AfterClear,
+    /// An alarm of the central side (an interruption): recorded, complete.
+    Recorded,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +92,9 @@ pub async fn acknowledge(
         return Ok((AckResult::Already { by }, None));
     }
     let cleared = o.cleared_ts.is_some();
+    // An alarm of the central side (an interruption) has nothing at the edge to tell:
+    // its acknowledgement is complete once recorded.
+    let central = o.condition == CENTRAL_CONDITION;
     let id = command_id();
     let command = Command {
         v: VERSION,
@@ -105,12 +113,13 @@ pub async fn acknowledge(
     let mut tx = db.pool.begin().await?;
     // Only the first acknowledgement counts when two people answer at once.
     let taken = sqlx::query(
-        "UPDATE occurrences SET acked_by = $1, acked_ts = $2, ack_note = $3, ack_command = $4 WHERE site = $5 AND gateway = $6 AND occurrence = $7 AND acked_by IS NULL",
+        "UPDATE occurrences SET acked_by = $1, acked_ts = $2, ack_note = $3, ack_command = $4, confirmed_ts = $5 WHERE site = $6 AND gateway = $7 AND occurrence = $8 AND acked_by IS NULL",
     )
     .bind(&user.name)
     .bind(now)
     .bind(note.clone())
-    .bind((!cleared).then(|| id.clone()))
+    .bind((!cleared && !central).then(|| id.clone()))
+    .bind((central && !cleared).then_some(now))
     .bind(site)
     .bind(gateway)
     .bind(occurrence)
@@ -132,7 +141,13 @@ pub async fn acknowledge(
     .bind(gateway)
     .bind(occurrence)
     .bind(now)
-    .bind(if cleared { "ack_after_clear" } else { "ack_requested" })
+    .bind(if cleared {
+        "ack_after_clear"
+    } else if central {
+        "ack_confirmed"
+    } else {
+        "ack_requested"
+    })
     .bind(o.level.clone())
     .bind(&user.name)
     .bind(note)
@@ -141,6 +156,10 @@ pub async fn acknowledge(
     if cleared {
         tx.commit().await?;
         return Ok((AckResult::AfterClear, None));
+    }
+    if central {
+        tx.commit().await?;
+        return Ok((AckResult::Recorded, None));
     }
     sqlx::query(
         "INSERT INTO commands (id, site, gateway, occurrence, payload, created_ts, sent_ts) VALUES ($1, $2, $3, $4, $5, $6, $7)",

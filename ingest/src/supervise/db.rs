@@ -21,6 +21,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "escalation",
         include_str!("../../migrations/002_escalation.sql"),
     ),
+    (
+        3,
+        "interruptions",
+        include_str!("../../migrations/003_interruptions.sql"),
+    ),
+    (
+        4,
+        "statistics",
+        include_str!("../../migrations/004_statistics.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

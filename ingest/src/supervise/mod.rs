@@ -9,8 +9,10 @@ pub mod audit;
 pub mod commands;
 pub mod db;
 pub mod escalation;
+pub mod interruptions;
 pub mod occurrences;
 pub mod sessions;
+pub mod statistics;
 pub mod users;
 
 use std::sync::Arc;
@@ -154,6 +156,8 @@ mod tests {
         let s = SupervisionSettings {
             database: "postgres://hazingest@127.0.0.1:5432/supervision".into(),
             password: Some(firmware_config::site::Secret::Env("HZ_TEST_DB_PW".into())),
+            silence_after: std::time::Duration::from_secs(120),
+            interruption_level: hazgate_wire::Level::Yellow,
         };
         assert_eq!(
             connect_url(&s).unwrap(),

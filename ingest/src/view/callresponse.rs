@@ -121,6 +121,40 @@ pub async fn acknowledge(
 }
 
 #[derive(Deserialize)]
+pub struct InterruptionQuery {
+    site: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+/// `GET /api/interruptions?site=...&from=...&to=...`: interruptions (断线) with their
+/// start, end and duration, newest first (the last 30 days by default).
+pub async fn interruptions(
+    State(s): State<Arc<Supervision>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<InterruptionQuery>,
+) -> Response {
+    if q.site
+        .as_deref()
+        .is_some_and(|site| !caller.user.sees(site))
+    {
+        return forbidden();
+    }
+    let to = q.to.unwrap_or(i64::MAX);
+    let from = q.from.unwrap_or(crate::now_ms() - 30 * 86_400_000);
+    match crate::supervise::interruptions::list(&s.db, q.site.as_deref(), from, to).await {
+        Ok(list) => {
+            let list: Vec<_> = list
+                .into_iter()
+                .filter(|i| caller.user.sees(&i.site))
+                .collect();
+            Json(json!({ "interruptions": list })).into_response()
+        }
+        Err(e) => db_error(e),
+    }
+}
+
+#[derive(Deserialize)]
 pub struct RecordQuery {
     site: String,
     /// ms UTC; default: 30 days back.

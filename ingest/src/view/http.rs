@@ -23,6 +23,7 @@ use super::auth::{self, AuthState, Caller};
 use super::callresponse;
 use super::history::{alarm_history, HistoryError, HistoryQuery};
 use super::points;
+use super::statistics;
 use super::View;
 use crate::quarantine::{Quarantine, MAX_READ};
 use crate::supervise::users::Role;
@@ -55,8 +56,9 @@ pub fn router(
     quarantine: Arc<Quarantine>,
     supervision: Arc<Supervision>,
     cookie_secure: bool,
-    utc_offset_minutes: i32,
+    notify: Arc<firmware_config::escalation::Notify>,
 ) -> Router {
+    let utc_offset_minutes = notify.utc_offset_minutes;
     let auth = AuthState {
         supervision: supervision.clone(),
         cookie_secure,
@@ -76,6 +78,13 @@ pub fn router(
         )
         .route("/api/logout", post(auth::logout))
         .with_state(auth.clone());
+    let stats_routes: Router = Router::<statistics::StatsCtx>::new()
+        .route("/api/statistics", get(statistics::json))
+        .route("/api/statistics.csv", get(statistics::csv))
+        .with_state(statistics::StatsCtx {
+            supervision: supervision.clone(),
+            notify,
+        });
     let points_routes: Router = Router::<points::PointsCtx>::new()
         .route("/api/site/{site}/{gateway}", get(points::site))
         .route("/api/trend", get(points::trend))
@@ -116,11 +125,13 @@ pub fn router(
             post(callresponse::acknowledge),
         )
         .route("/api/record.csv", get(callresponse::record_csv))
+        .route("/api/interruptions", get(callresponse::interruptions))
         .route("/api/users", get(admin::list).post(admin::add))
         .route("/api/users/{name}/disabled", post(admin::set_disabled))
         .with_state(supervision);
     let protected = view_routes
         .merge(points_routes)
+        .merge(stats_routes)
         .merge(callresponse_routes)
         .route_layer(axum::middleware::from_fn_with_state(auth, auth::require));
     public.merge(protected)

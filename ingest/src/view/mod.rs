@@ -10,6 +10,7 @@ mod history;
 mod http;
 mod model;
 mod points;
+mod statistics;
 
 pub use history::{alarm_history, HistoryEntry, HistoryError, HistoryQuery};
 pub use http::router;

@@ -35,6 +35,8 @@ pub struct GatewayView {
     pub alarms: Vec<ActiveAlarm>,
     /// Gateway time of the state shown (ms UTC).
     pub state_ts: Option<i64>,
+    /// Gateway time of the latest status (ms UTC): where an interruption begins.
+    pub status_ts: Option<i64>,
     #[serde(skip)]
     announced: i64,
 }
@@ -118,6 +120,9 @@ impl View {
     pub fn status(&self, s: Status) {
         self.update(&s.envelope.clone(), |g| {
             g.presence = Some(s.state);
+            // A last will is written at connection time: its `ts` is older than what was
+            // last heard, and must not move the start of an interruption back.
+            g.status_ts = Some(g.status_ts.map_or(s.ts, |t| t.max(s.ts)));
             g.clock_ok = Some(s.clock_ok);
             g.version = Some(s.version);
             if s.health.is_some() || s.state == Presence::Offline {
@@ -179,6 +184,7 @@ impl View {
                 hazard_sources: Vec::new(),
                 alarms: Vec::new(),
                 state_ts: None,
+                status_ts: None,
                 announced: 0,
             });
         if change(g) {

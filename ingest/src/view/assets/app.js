@@ -258,11 +258,31 @@ function table(headers, rows) {
   return el("table", {}, el("thead", {}, el("tr", {}, ...headers.map(h => el("th", {}, t(h))))), el("tbody", {}, ...rows));
 }
 
-function sitePage(site) {
+function duration(ms) {
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
+  return (h ? h + t("unit_h") : "") + (h || m ? m + t("unit_min") : "") + (s % 60) + t("unit_s");
+}
+
+async function interruptionTable(site) {
+  const r = await fetch("/api/interruptions?site=" + encodeURIComponent(site));
+  if (!r.ok) return el("p", { class: "empty" }, String(r.status));
+  const list = (await r.json()).interruptions;
+  if (!list.length) return el("p", { class: "empty" }, t("no_interruptions"));
+  return table(["col_gateway", "col_cause", "col_start", "col_end", "col_duration"], list.map(i =>
+    el("tr", { class: "interruption", "data-gateway": i.gateway, "data-open": String(i.end_ts === null) },
+      el("td", {}, i.gateway), el("td", {}, t("cause_" + i.cause)), el("td", {}, time(i.start_ts)),
+      el("td", {}, i.end_ts ? time(i.end_ts) : t("ongoing")),
+      el("td", { class: "duration" }, i.duration_ms !== null ? duration(i.duration_ms) : duration(Date.now() - i.start_ts)))));
+}
+
+async function sitePage(site) {
   const gws = [...gateways.values()].filter(g => g.site === site);
   crumbs([siteName(site) || site]);
   const drill = document.getElementById("drill");
+  const interruptions = await interruptionTable(site);
   drill.replaceChildren(el("h2", {}, (siteName(site) || site) + " · " + t("gateways_of")),
+    el("h3", {}, t("interruptions")), interruptions,
     ...gws.map(g => {
       const m = masters.get(g.site + "/" + g.gateway);
       const sources = (m && m.hazard_sources) || (g.hazard_sources || []).map(h => ({ id: h.id, name: h.name, grade: h.grade }));
@@ -369,11 +389,58 @@ function route() {
   }
   overview.hidden = true; drill.hidden = false;
   const [kind, ...rest] = parts;
-  if (kind === "site") sitePage(rest[0]);
+  if (kind === "site") {
+    sitePage(rest[0]);
+    drillTimer = setInterval(() => sitePage(rest[0]), 3000);
+  }
   else if (kind === "source") {
     sourcePage(...rest);
     drillTimer = setInterval(() => sourcePage(...rest), 2000);
   } else if (kind === "point") pointPage(...rest, 3600);
+}
+
+// Data health and call-response per enterprise over the last 7 days, worst first.
+function sparkline(values) {
+  const w = 84, h = 18;
+  const pts = values.map((v, i) => (values.length < 2 ? 0 : i * w / (values.length - 1)).toFixed(1) + "," + (h - (v ?? 0) * h).toFixed(1));
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("width", w); svg.setAttribute("height", h); svg.setAttribute("class", "sparkline");
+  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+  line.setAttribute("points", pts.join(" ")); line.setAttribute("fill", "none"); line.setAttribute("stroke", "#0d47a1");
+  svg.append(line);
+  return svg;
+}
+
+function pct(x) { return x === null || x === undefined ? "—" : (x * 100).toFixed(1) + "%"; }
+
+async function loadStatistics() {
+  const r = await fetch("/api/statistics?days=7");
+  if (!r.ok) return;
+  const days = (await r.json()).days;
+  const sites = new Map();
+  for (const d of days) {
+    const s = sites.get(d.site) || { site: d.site, days: [], received: 0, expected: 0, good: 0, online: 0, hours: 0, alarms: 0, acked: 0, inTime: 0, all: 0, ackSecs: 0 };
+    s.days.push(d.completeness);
+    s.received += d.received; s.expected += d.expected; s.good += (d.good_share ?? 0) * d.received;
+    s.online += (d.online_rate ?? 0) * d.hours; s.hours += d.hours;
+    const n = Object.values(d.alarms).reduce((a, b) => a + b, 0);
+    s.alarms += n; s.all += n; s.acked += d.acked;
+    s.inTime += (d.acked_in_time ?? 0) * n; s.ackSecs += (d.mean_ack_s ?? 0) * d.acked;
+    sites.set(d.site, s);
+  }
+  const rows = [...sites.values()].map(s => ({ ...s,
+    completeness: s.expected > 0 ? Math.min(1, s.received / s.expected) : null,
+    online_rate: s.hours ? s.online / s.hours : null,
+    good_share: s.received ? s.good / s.received : null,
+    in_time: s.all ? s.inTime / s.all : null,
+    mtta: s.acked ? s.ackSecs / s.acked : null,
+  })).sort((a, b) => (a.completeness ?? 2) - (b.completeness ?? 2));
+  document.querySelector("#statistics tbody").replaceChildren(...rows.map(s => el("tr", { class: "stats", "data-site": s.site,
+      "data-completeness": s.completeness === null ? "" : s.completeness.toFixed(4), "data-online": s.online_rate === null ? "" : s.online_rate.toFixed(4) },
+    el("td", {}, enterprise(s.site)), el("td", {}, sparkline(s.days)), el("td", {}, pct(s.online_rate)),
+    el("td", {}, pct(s.completeness)), el("td", {}, pct(s.good_share)), el("td", {}, String(s.alarms)),
+    el("td", {}, pct(s.in_time)), el("td", {}, s.mtta === null ? "—" : duration(s.mtta * 1000)))));
+  document.getElementById("no-statistics").hidden = rows.length > 0;
 }
 
 async function start() {
@@ -397,6 +464,8 @@ async function start() {
   loadHistory();
   loadOccurrences();
   setInterval(loadOccurrences, 3000);
+  loadStatistics();
+  setInterval(loadStatistics, 60000);
   route();
 }
 

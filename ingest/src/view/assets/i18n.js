@@ -48,6 +48,13 @@ const I18N = {
     history_unavailable: "报警历史不可用：",
     ago_s: "秒前", ago_min: "分钟前", ago_h: "小时前",
     industry_hazardous_chemicals: "危险化学品", industry_tailings: "尾矿库", industry_mine: "矿山",
+    interruption: "网关断线", interruptions: "断线记录", no_interruptions: "近30天无断线。",
+    col_cause: "原因", col_start: "开始", col_end: "结束", col_duration: "时长",
+    cause_offline: "离线", cause_silent: "无数据", ongoing: "未恢复",
+    unit_h: "小时", unit_min: "分", unit_s: "秒",
+    statistics: "数据质量与叫应统计（近7天）", export_csv: "导出CSV", no_statistics: "尚无已统计的整点小时。",
+    col_trend7: "完整率走势", col_online: "在线率", col_completeness: "数据完整率", col_good: "数据完好率",
+    col_alarms: "预警数", col_in_time: "按时确认率", col_mtta: "平均确认用时",
   },
   en: {
     title: "Major hazard sources · regulator view",
@@ -93,6 +100,13 @@ const I18N = {
     history_unavailable: "history unavailable: ",
     ago_s: "s ago", ago_min: "min ago", ago_h: "h ago",
     industry_hazardous_chemicals: "hazardous chemicals", industry_tailings: "tailings", industry_mine: "mine",
+    interruption: "gateway interrupted", interruptions: "Interruptions", no_interruptions: "No interruption in the last 30 days.",
+    col_cause: "Cause", col_start: "Start", col_end: "End", col_duration: "Duration",
+    cause_offline: "offline", cause_silent: "silent", ongoing: "ongoing",
+    unit_h: " h ", unit_min: " min ", unit_s: " s",
+    statistics: "Data health and call-response (last 7 days)", export_csv: "export CSV", no_statistics: "No full hour counted yet.",
+    col_trend7: "Completeness, daily", col_online: "Online", col_completeness: "Completeness", col_good: "Good quality",
+    col_alarms: "Alarms", col_in_time: "Acknowledged in time", col_mtta: "Mean time to acknowledge",
   },
 };
 
