@@ -9,6 +9,7 @@ mod process;
 mod report;
 mod store;
 mod uplink;
+mod view;
 
 use std::path::PathBuf;
 
@@ -39,6 +40,8 @@ enum Bench {
     Ingest,
     /// Call-response: from an alarm to its first notification, under load.
     Escalation,
+    /// The regulator view at 500 enterprises and 50,000 points; a 30-day trend.
+    View,
     /// All of the above.
     All,
     /// (internal) the minimal responder the ceiling is measured with.
@@ -86,6 +89,9 @@ fn main() -> Result<()> {
     }
     if all || matches!(which, Bench::Escalation) {
         sections.push(("escalation", escalation::run()?));
+    }
+    if all || matches!(which, Bench::View) {
+        sections.push(("view", view::run()?));
     }
     for (key, table) in &sections {
         table.print();

@@ -137,6 +137,25 @@ fn the_view_is_chinese_shows_names_and_drills_down_to_live_values_and_a_trend() 
         .unwrap();
     browser.screenshot("view-overview-zh").unwrap();
 
+    // The regulator's filters: industry, jurisdiction.
+    let rows =
+        format!("return document.querySelectorAll('tr.gateway[data-site=\"{SITE}\"]').length;");
+    for (field, value, shown) in [
+        ("industry", "mine", 0),
+        ("industry", "hazardous_chemicals", 1),
+        ("division", "4203", 0),
+        ("division", "4201", 1),
+    ] {
+        browser
+            .eval(&format!(
+                "const e = document.querySelector('#filters [name={field}]'); e.value = '{value}'; e.dispatchEvent(new Event('input', {{bubbles: true}})); return true;"
+            ))
+            .unwrap();
+        browser
+            .wait_until(&rows, &json!(shown), Duration::from_secs(5))
+            .unwrap();
+    }
+
     // Drill down to the hazard source: live values to the point's decimals.
     browser
         .eval(&format!(

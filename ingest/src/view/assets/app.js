@@ -86,11 +86,28 @@ function condition(c, label) {
   return t(c) + (label ? " · " + label : "");
 }
 
+// The regulator's filters: jurisdiction (division-code prefix), industry, least level,
+// only enterprises with unacknowledged alarms.
+function filters() {
+  const f = new FormData(document.getElementById("filters"));
+  return { division: (f.get("division") || "").trim(), industry: f.get("industry") || "",
+           level: f.get("level") || "", unacked: f.get("unacked") === "on" };
+}
+
+function passes(g, f, unacked) {
+  if (f.division && !(g.division || "").startsWith(f.division)) return false;
+  if (f.industry && g.industry !== f.industry) return false;
+  if (f.level && LEVELS.indexOf(g.level) < LEVELS.indexOf(f.level)) return false;
+  if (f.unacked && !(unacked.get(g.site) > 0)) return false;
+  return true;
+}
+
 function render() {
-  const list = [...gateways.values()].sort((a, b) =>
-    (a.site + "/" + a.gateway).localeCompare(b.site + "/" + b.gateway));
   const unacked = new Map();
   for (const o of openOccurrences) if (!o.acked_by) unacked.set(o.site, (unacked.get(o.site) || 0) + 1);
+  const f = filters();
+  const list = [...gateways.values()].filter(g => passes(g, f, unacked)).sort((a, b) =>
+    (a.site + "/" + a.gateway).localeCompare(b.site + "/" + b.gateway));
   document.querySelector("#gateways tbody").replaceChildren(...list.map(g => {
     const stale = Date.now() - g.last_seen > STALE_MS;
     const presence = g.presence || "unknown";
@@ -470,5 +487,7 @@ async function start() {
 }
 
 document.getElementById("history-filter").addEventListener("submit", loadHistory);
+document.getElementById("filters").addEventListener("input", () => render());
+document.getElementById("filters").addEventListener("submit", e => e.preventDefault());
 setInterval(render, 5000); // keeps "last seen" ages current
 start();
