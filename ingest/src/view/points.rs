@@ -73,11 +73,18 @@ fn ids_ok(ids: &[&str]) -> bool {
     ids.iter().all(|i| hazgate_wire::valid_id(i))
 }
 
-/// `GET /api/site/{site}/{gateway}`: master data and live values.
+#[derive(Deserialize)]
+pub struct SiteQuery {
+    /// `0`: master data only, no query to the store.
+    live: Option<u8>,
+}
+
+/// `GET /api/site/{site}/{gateway}[?live=0]`: master data and live values.
 pub async fn site(
     State(ctx): State<PointsCtx>,
     Extension(caller): Extension<Caller>,
     Path((site, gateway)): Path<(String, String)>,
+    Query(q): Query<SiteQuery>,
 ) -> Response {
     if !ids_ok(&[&site, &gateway]) {
         return refused(StatusCode::BAD_REQUEST, "not a site and gateway id");
@@ -86,6 +93,9 @@ pub async fn site(
         return refused(StatusCode::FORBIDDEN, "this site is not one you supervise");
     }
     let master = ctx.view.master_of(&site, &gateway);
+    if q.live == Some(0) {
+        return Json(json!({ "master": master })).into_response();
+    }
     // Values go back 15 minutes: older means the point is silent, shown as such.
     let selector = format!(
         r#"last_over_time({{__name__=~"reading_(value|quality|reason|flags)",site="{site}",gateway="{gateway}"}}[15m])"#

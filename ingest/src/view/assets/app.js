@@ -155,8 +155,9 @@ function liveAlarm(a) {
   document.getElementById("no-live").hidden = true;
 }
 
-async function loadMaster(site, gateway) {
-  const r = await fetch("/api/site/" + encodeURIComponent(site) + "/" + encodeURIComponent(gateway));
+// Master data (and, with `live`, the points' latest values from the store).
+async function loadMaster(site, gateway, live) {
+  const r = await fetch("/api/site/" + encodeURIComponent(site) + "/" + encodeURIComponent(gateway) + (live ? "" : "?live=0"));
   if (!r.ok) return null;
   const body = await r.json();
   if (body.master) masters.set(site + "/" + gateway, body.master);
@@ -172,7 +173,8 @@ function connect() {
     gateways.clear();
     for (const g of JSON.parse(e.data)) {
       gateways.set(g.site + "/" + g.gateway, g);
-      if (!masters.has(g.site + "/" + g.gateway)) loadMaster(g.site, g.gateway).then(render);
+      // Names come with the overview; decimals only matter where values are shown.
+      if ((g.alarms || []).length && !masters.has(g.site + "/" + g.gateway)) loadMaster(g.site, g.gateway).then(render);
     }
     render();
   });
@@ -182,7 +184,7 @@ function connect() {
       const key = change.site + "/" + change.gateway;
       const before = gateways.get(key);
       gateways.set(key, change);
-      if (!before || before.name !== change.name) loadMaster(change.site, change.gateway).then(render);
+      if ((change.alarms || []).length && (!before || before.name !== change.name || !masters.has(key))) loadMaster(change.site, change.gateway).then(render);
       render();
     } else if (change.type === "alarm") {
       change.site = change.site || (change.envelope && change.envelope.site);
@@ -318,7 +320,7 @@ const QUALITY = ["good", "uncertain", "bad"];
 const FLAGS = [[1, "flag_calibration"], [2, "flag_stuck_value"], [4, "flag_impossible_jump"]];
 
 async function sourcePage(site, gateway, source) {
-  const body = await loadMaster(site, gateway);
+  const body = await loadMaster(site, gateway, true);
   const m = masters.get(site + "/" + gateway);
   const g = gateways.get(site + "/" + gateway) || {};
   const hs = m && m.hazard_sources.find(h => h.id === source);
