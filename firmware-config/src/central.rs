@@ -48,6 +48,9 @@ pub struct SupervisionSettings {
     pub silence_after: std::time::Duration,
     /// The level of an interruption's alarm.
     pub interruption_level: hazgate_wire::Level,
+    /// A point without data this long (or three of its polls, if longer) while its
+    /// gateway is online is interrupted.
+    pub point_silence_after: std::time::Duration,
 }
 
 /// The supervision database unless `[supervision] database` says otherwise.
@@ -115,6 +118,7 @@ struct RawWeb {
 struct RawSupervision {
     database: Option<Spanned<String>>,
     silence_after: Option<Spanned<Interval>>,
+    point_silence_after: Option<Spanned<Interval>>,
     interruption_level: Option<hazgate_wire::Level>,
     password_file: Option<PathBuf>,
     password_env: Option<Spanned<String>>,
@@ -280,10 +284,28 @@ fn resolve_supervision(
         }
         None => std::time::Duration::from_secs(120),
     };
+    let point_silence_after = match raw.and_then(|r| r.point_silence_after.as_ref()) {
+        Some(s)
+            if (std::time::Duration::from_secs(10)..=std::time::Duration::from_secs(86_400))
+                .contains(&s.get_ref().0) =>
+        {
+            s.get_ref().0
+        }
+        Some(s) => {
+            diag.error(
+                Some(s.span()),
+                "supervision.point_silence_after",
+                "use 10s ..= 24h",
+            );
+            std::time::Duration::from_secs(300)
+        }
+        None => std::time::Duration::from_secs(300),
+    };
     SupervisionSettings {
         database,
         password,
         silence_after,
+        point_silence_after,
         interruption_level: raw
             .and_then(|r| r.interruption_level)
             .unwrap_or(hazgate_wire::Level::Yellow),

@@ -56,6 +56,13 @@ pub async fn run(config: CentralConfig) -> Result<()> {
         view.clone(),
         store.clone(),
     );
+    crate::supervise::point_silence::PointWatch::spawn(
+        supervision.db.clone(),
+        view.clone(),
+        store.clone(),
+        config.supervision.point_silence_after,
+        config.supervision.interruption_level,
+    );
     crate::supervise::interruptions::Watch::spawn(
         supervision.db.clone(),
         view.clone(),

@@ -173,7 +173,7 @@ fn an_alarm_from_hazsim_turns_the_page_red_within_2s_and_clears() {
         assert!(Instant::now() < deadline, "history shows {got}");
     }
     browser
-        .eval("document.querySelector('select[name=level]').value = 'red'; document.querySelector('#history-filter button').click(); return 1;")
+        .eval("document.querySelector('#history-filter select[name=level]').value = 'red'; document.querySelector('#history-filter button').click(); return 1;")
         .unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let got = browser.eval(rows).unwrap();

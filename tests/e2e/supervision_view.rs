@@ -427,3 +427,73 @@ fn statistics_match_what_was_published() {
         .unwrap();
     browser.screenshot("view-statistics").unwrap();
 }
+
+/// A point whose values stop while its gateway stays online (the device went quiet) is an
+/// interruption of its own, closed when values return.
+#[test]
+fn a_point_whose_data_stop_is_an_interruption() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path().join("mq")).unwrap();
+    let broker = Broker::start(&w.path().join("mq")).unwrap();
+    let vm = VictoriaMetrics::start(&w.path().join("vm")).unwrap();
+    let ports = free_ports(2);
+    let text = central_toml(&CentralSetup {
+        broker_port: broker.port,
+        store_url: &vm.url(),
+        client_id: "hazingest-pint",
+        web: ports[0],
+        metrics: ports[1],
+    })
+    .replace(
+        "database = \"sqlite://supervision-hazingest-pint.db\"",
+        "database = \"sqlite://supervision-hazingest-pint.db\"\npoint_silence_after = \"10s\"",
+    );
+    assert!(text.contains("point_silence_after"));
+    let central = w.write("central.toml", &text);
+    let _ingest = Daemon::ingest(&central, &w.path().join("ingest.log")).unwrap();
+    wait_port(ports[0], Duration::from_secs(10)).unwrap();
+    let web = ports[0];
+    let site_file = w.write("site.toml", &site(&broker.url()));
+    let sim = Sim::start(&site_file, &[]).unwrap();
+    let _gateway = Gateway::start(&site_file, &w.path().join("gw.log")).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    sim.ctl(json!({"device": "GD-101", "fault": {"kind": "silent"}}))
+        .unwrap();
+    let point_open = || -> Option<Value> {
+        let body = http::get(web, &format!("/api/interruptions?site={SITE}")).ok()?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        v["interruptions"]
+            .as_array()?
+            .iter()
+            .find(|i| i["device"] == "GD-101" && i["point"] == "CH1")
+            .cloned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let opened = loop {
+        if let Some(i) = point_open() {
+            break i;
+        }
+        assert!(Instant::now() < deadline, "no point interruption");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(opened["cause"], "point_silent");
+    assert!(opened["end_ts"].is_null());
+    let body = http::get(web, "/api/occurrences").unwrap();
+    assert!(
+        body.contains("\"interruption\"") && body.contains("\"GD-101\""),
+        "{body}"
+    );
+    sim.ctl(json!({"device": "GD-101", "clear_fault": true}))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        if point_open().is_some_and(|i| i["end_ts"].is_i64()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the point interruption never closed"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

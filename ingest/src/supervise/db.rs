@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "statistics",
         include_str!("../../migrations/004_statistics.sql"),
     ),
+    (
+        5,
+        "point_interruptions",
+        include_str!("../../migrations/005_point_interruptions.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

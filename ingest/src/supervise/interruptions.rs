@@ -26,6 +26,11 @@ const TICK: Duration = Duration::from_secs(2);
 pub struct Interruption {
     pub site: String,
     pub gateway: String,
+    /// Set for a point whose data stopped; absent for the whole gateway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub point: Option<String>,
     pub start_ts: i64,
     pub end_ts: Option<i64>,
     /// `end - start` once ended, ms.
@@ -230,6 +235,8 @@ pub async fn list(
         let start: i64 = r.try_get("start_ts")?;
         let end: Option<i64> = r.try_get("end_ts")?;
         out.push(Interruption {
+            device: None,
+            point: None,
             site: s,
             gateway: r.try_get("gateway")?,
             start_ts: start,
@@ -239,5 +246,32 @@ pub async fn list(
             occurrence: r.try_get("occurrence")?,
         });
     }
+    let rows = sqlx::query(
+        "SELECT site, gateway, device, point, start_ts, end_ts, occurrence FROM point_interruptions WHERE start_ts < $1 AND (end_ts IS NULL OR end_ts >= $2)",
+    )
+    .bind(to)
+    .bind(from)
+    .fetch_all(&db.pool)
+    .await?;
+    for r in &rows {
+        let s: String = r.try_get("site")?;
+        if site.is_some_and(|x| x != s) {
+            continue;
+        }
+        let start: i64 = r.try_get("start_ts")?;
+        let end: Option<i64> = r.try_get("end_ts")?;
+        out.push(Interruption {
+            site: s,
+            gateway: r.try_get("gateway")?,
+            device: Some(r.try_get("device")?),
+            point: Some(r.try_get("point")?),
+            start_ts: start,
+            end_ts: end,
+            duration_ms: end.map(|e| e - start),
+            cause: "point_silent".into(),
+            occurrence: r.try_get("occurrence")?,
+        });
+    }
+    out.sort_by_key(|i| std::cmp::Reverse(i.start_ts));
     Ok(out)
 }

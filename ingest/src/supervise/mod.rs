@@ -11,6 +11,7 @@ pub mod db;
 pub mod escalation;
 pub mod interruptions;
 pub mod occurrences;
+pub mod point_silence;
 pub mod sessions;
 pub mod statistics;
 pub mod users;
@@ -157,6 +158,7 @@ mod tests {
             database: "postgres://hazingest@127.0.0.1:5432/supervision".into(),
             password: Some(firmware_config::site::Secret::Env("HZ_TEST_DB_PW".into())),
             silence_after: std::time::Duration::from_secs(120),
+            point_silence_after: std::time::Duration::from_secs(300),
             interruption_level: hazgate_wire::Level::Yellow,
         };
         assert_eq!(

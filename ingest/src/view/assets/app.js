@@ -288,9 +288,10 @@ async function interruptionTable(site) {
   if (!r.ok) return el("p", { class: "empty" }, String(r.status));
   const list = (await r.json()).interruptions;
   if (!list.length) return el("p", { class: "empty" }, t("no_interruptions"));
-  return table(["col_gateway", "col_cause", "col_start", "col_end", "col_duration"], list.map(i =>
-    el("tr", { class: "interruption", "data-gateway": i.gateway, "data-open": String(i.end_ts === null) },
-      el("td", {}, i.gateway), el("td", {}, t("cause_" + i.cause)), el("td", {}, time(i.start_ts)),
+  return table(["col_gateway", "col_point", "col_cause", "col_start", "col_end", "col_duration"], list.map(i =>
+    el("tr", { class: "interruption", "data-gateway": i.gateway, "data-point": i.device ? i.device + "." + i.point : "", "data-open": String(i.end_ts === null) },
+      el("td", {}, i.gateway), el("td", {}, i.device ? where(i.site, i.gateway, i.device, i.point) : "—"),
+      el("td", {}, t("cause_" + i.cause)), el("td", {}, time(i.start_ts)),
       el("td", {}, i.end_ts ? time(i.end_ts) : t("ongoing")),
       el("td", { class: "duration" }, i.duration_ms !== null ? duration(i.duration_ms) : duration(Date.now() - i.start_ts)))));
 }
