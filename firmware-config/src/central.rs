@@ -267,40 +267,28 @@ fn resolve_supervision(
         (None, Some(e)) => Some(Secret::Env(e.get_ref().clone())),
         (None, None) => None,
     };
-    let silence_after = match raw.and_then(|r| r.silence_after.as_ref()) {
-        Some(s)
-            if (std::time::Duration::from_secs(10)..=std::time::Duration::from_secs(86_400))
-                .contains(&s.get_ref().0) =>
-        {
-            s.get_ref().0
+    // A silence shorter than 10 s would be noise; longer than a day, no watch at all.
+    let mut silence = |v: Option<&Spanned<Interval>>, field: &str, default: u64| {
+        let range = std::time::Duration::from_secs(10)..=std::time::Duration::from_secs(86_400);
+        match v {
+            Some(s) if range.contains(&s.get_ref().0) => s.get_ref().0,
+            Some(s) => {
+                diag.error(Some(s.span()), field, "use 10s ..= 24h");
+                std::time::Duration::from_secs(default)
+            }
+            None => std::time::Duration::from_secs(default),
         }
-        Some(s) => {
-            diag.error(
-                Some(s.span()),
-                "supervision.silence_after",
-                "use 10s ..= 24h; longer than the gateways' health interval",
-            );
-            std::time::Duration::from_secs(120)
-        }
-        None => std::time::Duration::from_secs(120),
     };
-    let point_silence_after = match raw.and_then(|r| r.point_silence_after.as_ref()) {
-        Some(s)
-            if (std::time::Duration::from_secs(10)..=std::time::Duration::from_secs(86_400))
-                .contains(&s.get_ref().0) =>
-        {
-            s.get_ref().0
-        }
-        Some(s) => {
-            diag.error(
-                Some(s.span()),
-                "supervision.point_silence_after",
-                "use 10s ..= 24h",
-            );
-            std::time::Duration::from_secs(300)
-        }
-        None => std::time::Duration::from_secs(300),
-    };
+    let silence_after = silence(
+        raw.and_then(|r| r.silence_after.as_ref()),
+        "supervision.silence_after",
+        120,
+    );
+    let point_silence_after = silence(
+        raw.and_then(|r| r.point_silence_after.as_ref()),
+        "supervision.point_silence_after",
+        300,
+    );
     SupervisionSettings {
         database,
         password,

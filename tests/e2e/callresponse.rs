@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use hazgate_e2e::browser::Browser;
-use hazgate_e2e::daemon::{central_toml, user_add, CentralSetup, Daemon, Gateway};
+use hazgate_e2e::central::Central;
+use hazgate_e2e::daemon::{user_add, Gateway};
 use hazgate_e2e::http::{self, request_with};
-use hazgate_e2e::mqtt::{wait_port, Broker};
-use hazgate_e2e::victoria::VictoriaMetrics;
-use hazgate_e2e::{free_port, free_ports, Sim, Workdir};
+use hazgate_e2e::{free_port, Sim, Workdir};
 
 const SITE: &str = "HB-420100-0009";
 const PLANT_PASSWORD: &str = "plant-password-1";
@@ -67,56 +66,39 @@ poll = "200ms"
 
 struct Rig {
     w: Workdir,
-    _broker: Broker,
-    _vm: VictoriaMetrics,
+    _central: Central,
     sim: Sim,
     gateway: Gateway,
-    _ingest: Daemon,
     site: std::path::PathBuf,
     web: u16,
 }
 
 fn rig() -> Rig {
     let w = Workdir::new();
-    std::fs::create_dir_all(w.path().join("mq")).unwrap();
-    let broker = Broker::start(&w.path().join("mq")).unwrap();
-    let vm = VictoriaMetrics::start(&w.path().join("vm")).unwrap();
-    let ports = free_ports(2);
-    let central = w.write(
-        "central.toml",
-        &central_toml(&CentralSetup {
-            broker_port: broker.port,
-            store_url: &vm.url(),
-            client_id: "hazingest-cr",
-            web: ports[0],
-            metrics: ports[1],
-        }),
-    );
-    user_add(&central, "plant", "enterprise", SITE, PLANT_PASSWORD).unwrap();
+    let central = Central::start(&w, "hazingest-cr", |t| t).unwrap();
+    let config = &central.config;
+    user_add(config, "plant", "enterprise", SITE, PLANT_PASSWORD).unwrap();
     user_add(
-        &central,
+        config,
         "other",
         "enterprise",
         "HB-420100-0001",
         "other-password-1",
     )
     .unwrap();
-    user_add(&central, "wuhan", "regulator", "4201", "wuhan-password-1").unwrap();
-    user_add(&central, "shiyan", "regulator", "4203", "shiyan-password-1").unwrap();
-    let ingest = Daemon::ingest(&central, &w.path().join("ingest.log")).unwrap();
-    wait_port(ports[0], Duration::from_secs(10)).unwrap();
+    user_add(config, "wuhan", "regulator", "4201", "wuhan-password-1").unwrap();
+    user_add(config, "shiyan", "regulator", "4203", "shiyan-password-1").unwrap();
+    let (broker, web) = (&central.broker, central.web);
     let site = w.write("site.toml", &site(&broker.url()));
     let sim = Sim::start(&site, &[]).unwrap();
     let gateway = Gateway::start(&site, &w.path().join("gw.log")).unwrap();
     Rig {
         w,
-        _broker: broker,
-        _vm: vm,
         sim,
         gateway,
-        _ingest: ingest,
         site,
-        web: ports[0],
+        web,
+        _central: central,
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use hazgate_e2e::central::Central;
 use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon, Gateway};
 use hazgate_e2e::http;
 use hazgate_e2e::mqtt::{wait_port, Broker};
@@ -149,45 +150,24 @@ tiers = [
 
 struct Rig {
     w: Workdir,
-    _broker: Broker,
-    _vm: VictoriaMetrics,
+    c: Central,
     sim: Sim,
     _gateway: Gateway,
-    ingest: Daemon,
-    central: std::path::PathBuf,
     web: u16,
 }
 
 fn rig(r: &Receivers, second: &str, third: &str) -> Rig {
     let w = Workdir::new();
-    std::fs::create_dir_all(w.path().join("mq")).unwrap();
-    let broker = Broker::start(&w.path().join("mq")).unwrap();
-    let vm = VictoriaMetrics::start(&w.path().join("vm")).unwrap();
-    let ports = free_ports(2);
-    let central = w.write(
-        "central.toml",
-        &(central_toml(&CentralSetup {
-            broker_port: broker.port,
-            store_url: &vm.url(),
-            client_id: "hazingest-esc",
-            web: ports[0],
-            metrics: ports[1],
-        }) + &r.config(second, third)),
-    );
-    let ingest = Daemon::ingest(&central, &w.path().join("ingest.log")).unwrap();
-    wait_port(ports[0], Duration::from_secs(10)).unwrap();
-    let site = w.write("site.toml", &site(&broker.url()));
+    let c = Central::start(&w, "hazingest-esc", |t| t + &r.config(second, third)).unwrap();
+    let site = w.write("site.toml", &site(&c.broker.url()));
     let sim = Sim::start(&site, &[]).unwrap();
     let gateway = Gateway::start(&site, &w.path().join("gw.log")).unwrap();
     Rig {
         w,
-        _broker: broker,
-        _vm: vm,
+        web: c.web,
+        c,
         sim,
         _gateway: gateway,
-        ingest,
-        central,
-        web: ports[0],
     }
 }
 
@@ -354,9 +334,9 @@ fn a_sigkill_in_the_middle_of_an_escalation_loses_and_repeats_nothing() {
     wait("tier 1", Duration::from_secs(5), || {
         rc.dingtalk.received().len() == 1
     });
-    r.ingest.kill();
+    r.c.ingest.kill();
     std::thread::sleep(Duration::from_secs(2));
-    r.ingest = Daemon::ingest(&r.central, &r.w.path().join("ingest.log")).unwrap();
+    r.c.ingest = Daemon::ingest(&r.c.config, &r.w.path().join("ingest.log")).unwrap();
     wait_port(r.web, Duration::from_secs(10)).unwrap();
     wait("tier 3", Duration::from_secs(15), || {
         rc.webhook.received().len() == 1

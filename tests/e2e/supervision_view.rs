@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use hazgate_e2e::browser::Browser;
-use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon, Gateway, ADMIN_PASSWORD};
+use hazgate_e2e::central::Central;
+use hazgate_e2e::daemon::{Gateway, ADMIN_PASSWORD};
 use hazgate_e2e::http;
-use hazgate_e2e::mqtt::{wait_port, Broker};
-use hazgate_e2e::victoria::VictoriaMetrics;
-use hazgate_e2e::{free_port, free_ports, Sim, Workdir};
+use hazgate_e2e::{free_port, Sim, Workdir};
 
 const SITE: &str = "HB-420100-0021";
 
@@ -63,23 +62,8 @@ simulate = {{ normal = 3.0, noise = 0.0 }}
 #[test]
 fn the_view_is_chinese_shows_names_and_drills_down_to_live_values_and_a_trend() {
     let w = Workdir::new();
-    std::fs::create_dir_all(w.path().join("mq")).unwrap();
-    let broker = Broker::start(&w.path().join("mq")).unwrap();
-    let vm = VictoriaMetrics::start(&w.path().join("vm")).unwrap();
-    let ports = free_ports(2);
-    let central = w.write(
-        "central.toml",
-        &central_toml(&CentralSetup {
-            broker_port: broker.port,
-            store_url: &vm.url(),
-            client_id: "hazingest-view",
-            web: ports[0],
-            metrics: ports[1],
-        }),
-    );
-    let _ingest = Daemon::ingest(&central, &w.path().join("ingest.log")).unwrap();
-    wait_port(ports[0], Duration::from_secs(10)).unwrap();
-    let web = ports[0];
+    let c = Central::start(&w, "hazingest-view", |t| t).unwrap();
+    let (broker, web) = (&c.broker, c.web);
     let site_file = w.write("site.toml", &site(&broker.url()));
     let sim = Sim::start(&site_file, &[]).unwrap();
     let _gateway = Gateway::start(&site_file, &w.path().join("gw.log")).unwrap();
@@ -230,23 +214,8 @@ fn the_view_is_chinese_shows_names_and_drills_down_to_live_values_and_a_trend() 
 #[test]
 fn an_interruption_opens_when_a_gateway_dies_and_closes_with_its_duration() {
     let w = Workdir::new();
-    std::fs::create_dir_all(w.path().join("mq")).unwrap();
-    let broker = Broker::start(&w.path().join("mq")).unwrap();
-    let vm = VictoriaMetrics::start(&w.path().join("vm")).unwrap();
-    let ports = free_ports(2);
-    let central = w.write(
-        "central.toml",
-        &central_toml(&CentralSetup {
-            broker_port: broker.port,
-            store_url: &vm.url(),
-            client_id: "hazingest-int",
-            web: ports[0],
-            metrics: ports[1],
-        }),
-    );
-    let _ingest = Daemon::ingest(&central, &w.path().join("ingest.log")).unwrap();
-    wait_port(ports[0], Duration::from_secs(10)).unwrap();
-    let web = ports[0];
+    let c = Central::start(&w, "hazingest-int", |t| t).unwrap();
+    let (broker, web) = (&c.broker, c.web);
     // A short keep-alive: the broker gives the will 3 s after the gateway dies.
     let text = site(&broker.url()).replace(
         &format!("broker = \"{}\"", broker.url()),
@@ -320,23 +289,8 @@ fn an_interruption_opens_when_a_gateway_dies_and_closes_with_its_duration() {
 fn statistics_match_what_was_published() {
     use hazgate_e2e::mqtt::publish_all;
     let w = Workdir::new();
-    std::fs::create_dir_all(w.path().join("mq")).unwrap();
-    let broker = Broker::start(&w.path().join("mq")).unwrap();
-    let vm = VictoriaMetrics::start(&w.path().join("vm")).unwrap();
-    let ports = free_ports(2);
-    let central = w.write(
-        "central.toml",
-        &central_toml(&CentralSetup {
-            broker_port: broker.port,
-            store_url: &vm.url(),
-            client_id: "hazingest-stats",
-            web: ports[0],
-            metrics: ports[1],
-        }),
-    );
-    let _ingest = Daemon::ingest(&central, &w.path().join("ingest.log")).unwrap();
-    wait_port(ports[0], Duration::from_secs(10)).unwrap();
-    let web = ports[0];
+    let c = Central::start(&w, "hazingest-stats", |t| t).unwrap();
+    let (broker, web) = (&c.broker, c.web);
     let site = "HB-420100-0031";
     let now = hazgate_e2e::now_ms();
     let hour = now / 3_600_000 * 3_600_000 - 2 * 3_600_000;
@@ -433,26 +387,17 @@ fn statistics_match_what_was_published() {
 #[test]
 fn a_point_whose_data_stop_is_an_interruption() {
     let w = Workdir::new();
-    std::fs::create_dir_all(w.path().join("mq")).unwrap();
-    let broker = Broker::start(&w.path().join("mq")).unwrap();
-    let vm = VictoriaMetrics::start(&w.path().join("vm")).unwrap();
-    let ports = free_ports(2);
-    let text = central_toml(&CentralSetup {
-        broker_port: broker.port,
-        store_url: &vm.url(),
-        client_id: "hazingest-pint",
-        web: ports[0],
-        metrics: ports[1],
+    let c = Central::start(&w, "hazingest-pint", |t| {
+        t.replace(
+            "database = \"sqlite://supervision-hazingest-pint.db\"",
+            "database = \"sqlite://supervision-hazingest-pint.db\"\npoint_silence_after = \"10s\"",
+        )
     })
-    .replace(
-        "database = \"sqlite://supervision-hazingest-pint.db\"",
-        "database = \"sqlite://supervision-hazingest-pint.db\"\npoint_silence_after = \"10s\"",
-    );
-    assert!(text.contains("point_silence_after"));
-    let central = w.write("central.toml", &text);
-    let _ingest = Daemon::ingest(&central, &w.path().join("ingest.log")).unwrap();
-    wait_port(ports[0], Duration::from_secs(10)).unwrap();
-    let web = ports[0];
+    .unwrap();
+    assert!(std::fs::read_to_string(&c.config)
+        .unwrap()
+        .contains("point_silence_after"));
+    let (broker, web) = (&c.broker, c.web);
     let site_file = w.write("site.toml", &site(&broker.url()));
     let sim = Sim::start(&site_file, &[]).unwrap();
     let _gateway = Gateway::start(&site_file, &w.path().join("gw.log")).unwrap();

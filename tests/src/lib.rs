@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub mod browser;
+pub mod central;
 pub mod daemon;
 pub mod faults;
 pub mod http;

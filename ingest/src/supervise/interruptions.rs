@@ -131,30 +131,16 @@ impl Watch {
             } else {
                 "网关无数据 (gateway silent)"
             };
-            sqlx::query(
-                "INSERT INTO occurrences (site, gateway, occurrence, condition, level, max_level, label, opened_ts, last_ts) VALUES ($1, $2, $3, 'interruption', $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            )
-            .bind(&*g.site)
-            .bind(&*g.gateway)
-            .bind(&occurrence)
-            .bind(self.level.name())
-            .bind(self.level.name())
-            .bind(label)
-            .bind(start)
-            .bind(start)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO occurrence_log (site, gateway, occurrence, ts, kind, level, detail) VALUES ($1, $2, $3, $4, 'raise', $5, $6)",
-            )
-            .bind(&*g.site)
-            .bind(&*g.gateway)
-            .bind(&occurrence)
-            .bind(start)
-            .bind(self.level.name())
-            .bind(label)
-            .execute(&mut *tx)
-            .await?;
+            let alarm = CentralAlarm {
+                site: &g.site,
+                gateway: &g.gateway,
+                occurrence: &occurrence,
+                device: None,
+                point: None,
+                level: self.level,
+                label,
+            };
+            raise_central(&mut tx, &alarm, start).await?;
             info!(site = %g.site, gateway = %g.gateway, cause, "interruption began");
         }
         tx.commit().await?;
@@ -184,32 +170,88 @@ impl Watch {
         .await?
         .rows_affected();
         if closed == 1 {
-            sqlx::query(
-                "UPDATE occurrences SET cleared_ts = $1, level = NULL, last_ts = $2, cleared_unacked = CASE WHEN acked_by IS NULL THEN 1 ELSE 0 END WHERE site = $3 AND gateway = $4 AND occurrence = $5 AND cleared_ts IS NULL",
-            )
-            .bind(end)
-            .bind(end)
-            .bind(&*g.site)
-            .bind(&*g.gateway)
-            .bind(&occurrence)
-            .execute(&mut *tx)
-            .await?;
-            let took = format!("{} s", (end - start) / 1000);
-            sqlx::query(
-                "INSERT INTO occurrence_log (site, gateway, occurrence, ts, kind, detail) VALUES ($1, $2, $3, $4, 'clear', $5)",
-            )
-            .bind(&*g.site)
-            .bind(&*g.gateway)
-            .bind(&occurrence)
-            .bind(end)
-            .bind(took)
-            .execute(&mut *tx)
-            .await?;
+            clear_central(&mut tx, (&g.site, &g.gateway, &occurrence), start, end).await?;
             info!(site = %g.site, gateway = %g.gateway, seconds = (end - start) / 1000, "interruption ended");
         }
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A central alarm (an interruption) as the occurrence that carries it.
+pub(super) struct CentralAlarm<'a> {
+    pub site: &'a str,
+    pub gateway: &'a str,
+    pub occurrence: &'a str,
+    pub device: Option<&'a str>,
+    pub point: Option<&'a str>,
+    pub level: Level,
+    pub label: &'a str,
+}
+
+/// Opens the occurrence of a central alarm at `start`, with its first timeline entry.
+pub(super) async fn raise_central(
+    conn: &mut sqlx::AnyConnection,
+    a: &CentralAlarm<'_>,
+    start: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO occurrences (site, gateway, occurrence, device, point, condition, level, max_level, label, opened_ts, last_ts) VALUES ($1, $2, $3, $4, $5, 'interruption', $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+    )
+    .bind(a.site)
+    .bind(a.gateway)
+    .bind(a.occurrence)
+    .bind(a.device)
+    .bind(a.point)
+    .bind(a.level.name())
+    .bind(a.level.name())
+    .bind(a.label)
+    .bind(start)
+    .bind(start)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO occurrence_log (site, gateway, occurrence, ts, kind, level, detail) VALUES ($1, $2, $3, $4, 'raise', $5, $6)",
+    )
+    .bind(a.site)
+    .bind(a.gateway)
+    .bind(a.occurrence)
+    .bind(start)
+    .bind(a.level.name())
+    .bind(a.label)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Clears the occurrence of a central alarm at `end`, noting how long it lasted.
+pub(super) async fn clear_central(
+    conn: &mut sqlx::AnyConnection,
+    (site, gateway, occurrence): (&str, &str, &str),
+    start: i64,
+    end: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE occurrences SET cleared_ts = $1, level = NULL, last_ts = $2, cleared_unacked = CASE WHEN acked_by IS NULL THEN 1 ELSE 0 END WHERE site = $3 AND gateway = $4 AND occurrence = $5 AND cleared_ts IS NULL",
+    )
+    .bind(end)
+    .bind(end)
+    .bind(site)
+    .bind(gateway)
+    .bind(occurrence)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO occurrence_log (site, gateway, occurrence, ts, kind, detail) VALUES ($1, $2, $3, $4, 'clear', $5)",
+    )
+    .bind(site)
+    .bind(gateway)
+    .bind(occurrence)
+    .bind(end)
+    .bind(format!("{} s", (end - start) / 1000))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Interruptions of a site (or all) that overlap `[from, to)`, newest first.

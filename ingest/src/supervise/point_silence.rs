@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use hazgate_wire::{Level, Presence};
 
 use super::db::{Db, DbError};
+use super::interruptions::{clear_central, raise_central, CentralAlarm};
 use crate::view::View;
 use crate::write::StoreClient;
 
@@ -177,33 +178,16 @@ impl PointWatch {
         .await?
         .rows_affected();
         if new == 1 {
-            let label = "测点数据中断 (point data stopped)";
-            sqlx::query(
-                "INSERT INTO occurrences (site, gateway, occurrence, device, point, condition, level, max_level, label, opened_ts, last_ts) VALUES ($1, $2, $3, $4, $5, 'interruption', $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
-            )
-            .bind(&k.0)
-            .bind(&k.1)
-            .bind(&occurrence)
-            .bind(&k.2)
-            .bind(&k.3)
-            .bind(self.level.name())
-            .bind(self.level.name())
-            .bind(label)
-            .bind(start)
-            .bind(start)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO occurrence_log (site, gateway, occurrence, ts, kind, level, detail) VALUES ($1, $2, $3, $4, 'raise', $5, $6)",
-            )
-            .bind(&k.0)
-            .bind(&k.1)
-            .bind(&occurrence)
-            .bind(start)
-            .bind(self.level.name())
-            .bind(label)
-            .execute(&mut *tx)
-            .await?;
+            let alarm = CentralAlarm {
+                site: &k.0,
+                gateway: &k.1,
+                occurrence: &occurrence,
+                device: Some(&k.2),
+                point: Some(&k.3),
+                level: self.level,
+                label: "测点数据中断 (point data stopped)",
+            };
+            raise_central(&mut tx, &alarm, start).await?;
             info!(site = %k.0, gateway = %k.1, device = %k.2, point = %k.3, "a point's data stopped");
         }
         tx.commit().await?;
@@ -237,26 +221,7 @@ impl PointWatch {
         .await?
         .rows_affected();
         if closed == 1 {
-            sqlx::query(
-                "UPDATE occurrences SET cleared_ts = $1, level = NULL, last_ts = $2, cleared_unacked = CASE WHEN acked_by IS NULL THEN 1 ELSE 0 END WHERE site = $3 AND gateway = $4 AND occurrence = $5 AND cleared_ts IS NULL",
-            )
-            .bind(end)
-            .bind(end)
-            .bind(&k.0)
-            .bind(&k.1)
-            .bind(&occurrence)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO occurrence_log (site, gateway, occurrence, ts, kind, detail) VALUES ($1, $2, $3, $4, 'clear', $5)",
-            )
-            .bind(&k.0)
-            .bind(&k.1)
-            .bind(&occurrence)
-            .bind(end)
-            .bind(format!("{} s", (end - start) / 1000))
-            .execute(&mut *tx)
-            .await?;
+            clear_central(&mut tx, (&k.0, &k.1, &occurrence), start, end).await?;
             info!(site = %k.0, device = %k.2, point = %k.3, seconds = (end - start) / 1000, "a point's data are back");
         }
         tx.commit().await?;
