@@ -13,6 +13,7 @@ const STALE_MS = 5 * 60 * 1000;
 let session = null;
 let offsetMin = 480; // Asia/Shanghai unless the server says otherwise
 let openOccurrences = [];
+let completeness = new Map(); // site -> completeness over the last 7 days
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -123,6 +124,8 @@ function render() {
       },
       el("td", {}, enterprise(g.site)), el("td", {}, g.gateway), el("td", {}, badge(g.level)),
       el("td", {}, ...sources),
+      el("td", { class: unacked.get(g.site) ? "unacked" : "" }, String(unacked.get(g.site) || 0)),
+      el("td", {}, pct(completeness.get(g.site))),
       el("td", { class: presence }, t(presence) + (g.version ? " · v" + g.version : ""),
         ...(g.clock_ok === false ? [" ", el("span", { class: "clock-warning", "data-warning": "clock" }, t("clock_wrong"))] : [])),
       el("td", { class: stale ? "stale" : "", "data-last-seen": g.last_seen }, age(g.last_seen)));
@@ -455,6 +458,8 @@ async function loadStatistics() {
     in_time: s.all ? s.inTime / s.all : null,
     mtta: s.acked ? s.ackSecs / s.acked : null,
   })).sort((a, b) => (a.completeness ?? 2) - (b.completeness ?? 2));
+  completeness = new Map(rows.map(s => [s.site, s.completeness]));
+  render();
   document.querySelector("#statistics tbody").replaceChildren(...rows.map(s => el("tr", { class: "stats", "data-site": s.site,
       "data-completeness": s.completeness === null ? "" : s.completeness.toFixed(4), "data-online": s.online_rate === null ? "" : s.online_rate.toFixed(4) },
     el("td", {}, enterprise(s.site)), el("td", {}, sparkline(s.days)), el("td", {}, pct(s.online_rate)),
