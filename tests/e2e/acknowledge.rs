@@ -6,7 +6,7 @@
 //! never applied; a reset command releases a latched valve. Messages validate against
 //! docs/schema.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hazgate_e2e::daemon::Gateway;
 use hazgate_e2e::mqtt::{publish_all, Broker, Received, Subscriber};
@@ -93,28 +93,17 @@ fn rig() -> Rig {
 
 impl Rig {
     fn set(&self, device: &str, point: &str, value: f64) {
-        self.sim
-            .ctl(json!({"device": device, "point": point, "set": value}))
-            .unwrap();
+        self.sim.set(device, point, value).unwrap();
     }
 
     fn coil(&self, point: &str) -> bool {
-        let reply = self
-            .sim
-            .ctl(json!({"device": "RO-01", "point": point, "read": true}))
-            .unwrap();
-        matches!(reply["value"], Value::Bool(true)) || reply["value"].as_f64() == Some(1.0)
+        self.sim.coil("RO-01", point).unwrap()
     }
 
     fn wait_coil(&self, point: &str, want: bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.coil(point) != want {
-            assert!(
-                Instant::now() < deadline,
-                "RO-01.{point} never became {want}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.sim
+            .wait_coil("RO-01", point, want, Duration::from_secs(10))
+            .unwrap();
     }
 
     fn alarms(&self, m: &[Received]) -> Vec<Value> {

@@ -104,31 +104,19 @@ fn rig() -> Rig {
 
 impl Rig {
     fn set(&self, device: &str, point: &str, value: f64) {
-        self.sim
-            .ctl(json!({"device": device, "point": point, "set": value}))
-            .unwrap();
+        self.sim.set(device, point, value).unwrap();
     }
 
     fn coil(&self, point: &str) -> bool {
-        let reply = self
-            .sim
-            .ctl(json!({"device": "RO-01", "point": point, "read": true}))
-            .unwrap();
-        matches!(reply["value"], Value::Bool(true)) || reply["value"].as_f64() == Some(1.0)
+        self.sim.coil("RO-01", point).unwrap()
     }
 
     fn wait_coil(&self, point: &str, want: bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.coil(point) != want {
-            assert!(
-                Instant::now() < deadline,
-                "RO-01.{point} never became {want}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.sim
+            .wait_coil("RO-01", point, want, Duration::from_secs(10))
+            .unwrap();
     }
 
-    /// The open occurrences, as the admin's API token sees them.
     fn occurrences(&self) -> Vec<Value> {
         let body = http::get(self.web, "/api/occurrences").unwrap();
         serde_json::from_str::<Value>(&body).unwrap()["occurrences"]

@@ -21,7 +21,7 @@ pub mod victoria;
 
 use anyhow::{bail, Context, Result};
 use hazgate_wire::Reading;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The workspace's root folder.
 pub fn workspace() -> PathBuf {
@@ -134,6 +134,30 @@ impl Sim {
                 bail!("hazsim did not say ready within 20s")
             }
         }
+    }
+
+    /// Holds a point at an engineering value.
+    pub fn set(&self, device: &str, point: &str, value: f64) -> Result<()> {
+        self.ctl(json!({"device": device, "point": point, "set": value}))
+            .map(|_| ())
+    }
+
+    /// Whether a coil (or input) of a device reads on.
+    pub fn coil(&self, device: &str, point: &str) -> Result<bool> {
+        let reply = self.ctl(json!({"device": device, "point": point, "read": true}))?;
+        Ok(matches!(reply["value"], Value::Bool(true)) || reply["value"].as_f64() == Some(1.0))
+    }
+
+    /// Waits up to `limit` for a coil to read `want`.
+    pub fn wait_coil(&self, device: &str, point: &str, want: bool, limit: Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + limit;
+        while self.coil(device, point)? != want {
+            if std::time::Instant::now() > deadline {
+                bail!("{device}.{point} never became {want} within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
     }
 
     /// Sends one control command and returns its reply; fails if the reply is not ok.

@@ -240,7 +240,35 @@ pub struct Flagged {
     pub jump: bool,
 }
 
+/// Every condition a point's state machine raises.
+const POINT_CONDITIONS: [Condition; 8] = [
+    Condition::CommLoss,
+    Condition::SensorFault,
+    Condition::OutOfRange,
+    Condition::Calibration,
+    Condition::StuckValue,
+    Condition::ImpossibleJump,
+    Condition::Limit,
+    Condition::Rate,
+];
+
 impl PointState {
+    /// Where a condition's raised occurrence is kept (`None`: not a point condition, or
+    /// no rate configured).
+    fn slot_mut(&mut self, condition: Condition) -> Option<&mut Option<Raised>> {
+        Some(match condition {
+            Condition::CommLoss => &mut self.comm.active,
+            Condition::SensorFault => &mut self.fault.active,
+            Condition::OutOfRange => &mut self.range.active,
+            Condition::Calibration => &mut self.calibration.active,
+            Condition::StuckValue => &mut self.stuck.active,
+            Condition::ImpossibleJump => &mut self.jump.active,
+            Condition::Limit => &mut self.limit.active,
+            Condition::Rate => &mut self.rate.as_mut()?.flag.active,
+            _ => return None,
+        })
+    }
+
     /// Times saved by another run are on that run's monotonic scale; any that lie ahead
     /// of `clock` (the clock stepped back between runs) restart from now, so a delay can
     /// never wait longer than configured.
@@ -539,21 +567,12 @@ impl PointAlarm {
             }
         }
         // States saved before occurrences were kept: the occurrence began at `since`.
-        for r in [
-            &mut st.comm.active,
-            &mut st.fault.active,
-            &mut st.range.active,
-            &mut st.calibration.active,
-            &mut st.stuck.active,
-            &mut st.jump.active,
-            &mut st.limit.active,
-        ]
-        .into_iter()
-        .chain(st.rate.as_mut().map(|r| &mut r.flag.active))
-        .flatten()
-        .filter(|r| r.opened == 0)
-        {
-            r.opened = r.since;
+        for c in POINT_CONDITIONS {
+            if let Some(Some(r)) = st.slot_mut(c) {
+                if r.opened == 0 {
+                    r.opened = r.since;
+                }
+            }
         }
         p.st = st;
         p.stale = true;
@@ -978,19 +997,11 @@ impl PointAlarm {
         opened: i64,
         ack: &Acknowledgement,
     ) -> Option<bool> {
-        let st = &mut self.st;
-        let slot = match condition {
-            Condition::CommLoss => &mut st.comm.active,
-            Condition::SensorFault => &mut st.fault.active,
-            Condition::OutOfRange => &mut st.range.active,
-            Condition::Calibration => &mut st.calibration.active,
-            Condition::StuckValue => &mut st.stuck.active,
-            Condition::ImpossibleJump => &mut st.jump.active,
-            Condition::Limit => &mut st.limit.active,
-            Condition::Rate => &mut st.rate.as_mut()?.flag.active,
-            _ => return None,
-        };
-        let r = slot.as_mut().filter(|r| r.opened == opened)?;
+        let r = self
+            .st
+            .slot_mut(condition)?
+            .as_mut()
+            .filter(|r| r.opened == opened)?;
         if r.ack.is_some() {
             return Some(false);
         }
