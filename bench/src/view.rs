@@ -2,7 +2,8 @@
 //! to hazingest (release) from their master data, state and status; how long the overview
 //! takes to load (`/api/overview`, and the first event of `/api/events`), how long a change
 //! takes to reach an open event stream, and how long a 30-day trend of one point takes
-//! from victoria-metrics (a reading a minute: 43,200 samples).
+//! from victoria-metrics (a reading a minute: 43,200 samples); and the page itself in
+//! headless chromium: until all 500 rows are drawn, and until a change colours its row.
 
 use std::io::{BufRead, BufReader, Write};
 use std::time::{Duration, Instant};
@@ -10,7 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 
-use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon};
+use hazgate_e2e::browser::Browser;
+use hazgate_e2e::daemon::{central_toml, CentralSetup, Daemon, ADMIN_PASSWORD};
 use hazgate_e2e::http;
 use hazgate_e2e::mqtt::{publish_all, wait_port, Broker};
 use hazgate_e2e::victoria::VictoriaMetrics;
@@ -21,6 +23,8 @@ use crate::report::{machine, verdict, Table};
 const SITES: usize = 500;
 const POINTS: usize = 100;
 const RUNS: usize = 20;
+/// Page loads in the browser (each loads the whole overview, statistics included).
+const PAGE_RUNS: usize = 10;
 
 fn site_id(i: usize) -> String {
     format!("HB-4201{:02}-{i:04}", i % 100)
@@ -197,6 +201,48 @@ pub fn run() -> Result<Table> {
         }
         live.push(t.elapsed().as_secs_f64() * 1000.0);
     }
+    // The page itself in chromium: from opening the overview until all its rows are drawn,
+    // and from a publish until the row changes colour.
+    let browser = Browser::start()?;
+    browser.login(web, "admin", ADMIN_PASSWORD)?;
+    let rows = format!(
+        "return document.querySelectorAll('#gateways tbody tr.gateway').length === {SITES};"
+    );
+    let mut page = Vec::new();
+    for _ in 0..PAGE_RUNS {
+        browser.open("about:blank")?;
+        let t = Instant::now();
+        browser.open(&format!("http://127.0.0.1:{web}/"))?;
+        browser.wait_until(&rows, &json!(true), Duration::from_secs(30))?;
+        page.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    browser.screenshot("bench-view-overview")?;
+    let mut page_live = Vec::new();
+    for n in 0..PAGE_RUNS {
+        let i = (n * 13 + 5) % SITES;
+        let level = ["orange", "yellow"][n % 2];
+        let state = json!({"kind": "state", "v": 1, "site": site_id(i), "gateway": "gw-01", "seq": 100 + n,
+            "ts": now_ms(), "level": level, "hazard_sources": [{"id": "HS-01", "name": "储罐区", "grade": 2, "level": level}],
+            "alarms": []});
+        let t = Instant::now();
+        publish_all(
+            broker.port,
+            &[(
+                format!("hazard/{}/gw-01/state", site_id(i)),
+                state.to_string().into_bytes(),
+            )],
+        )?;
+        browser.wait_until(
+            &format!(
+                "const r = document.querySelector('tr.gateway[data-site=\"{}\"]'); return r ? r.dataset.level : null;",
+                site_id(i)
+            ),
+            &json!(level),
+            Duration::from_secs(10),
+        )?;
+        page_live.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    drop(browser);
     // A month of one point, a reading a minute, straight into the store.
     let mut lines = String::new();
     let start = now - 30 * 86_400_000;
@@ -254,11 +300,13 @@ pub fn run() -> Result<Table> {
             row(&format!("overview, /api/overview ({:.1} MB)", size as f64 / 1e6), overview, Some(1000.0)),
             row("overview, first event of /api/events", first_event, Some(1000.0)),
             row("a state change, publish to the open stream", live, Some(1000.0)),
+            row(&format!("the overview page in chromium, open until all {SITES} rows are drawn"), page, Some(1000.0)),
+            row("a state change, publish until the page's row changes colour", page_live, Some(1000.0)),
             row("enterprise drill-down, /api/site (master data and live values)", site_page, None),
             row(&format!("30-day trend of one point ({steps} steps of 43,200 samples)"), trend, Some(1000.0)),
         ],
         notes: vec![format!(
-            "hazingest (release) with victoria-metrics and mosquitto on this machine; {RUNS} runs each; the enterprises arrive as retained master data, state and status (10 % with an alarm). Times are what a client waits for the answer over loopback. {}.",
+            "hazingest (release) with victoria-metrics and mosquitto on this machine; {RUNS} runs each; the enterprises arrive as retained master data, state and status (10 % with an alarm). Times are what a client waits for the answer over loopback; the page rows are what headless chromium shows, polled every 50 ms over WebDriver (so they include up to that much). {}.",
             machine()
         )],
     })

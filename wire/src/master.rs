@@ -65,6 +65,11 @@ pub struct PointInfo {
     pub unit: Option<String>,
     /// Decimals to show.
     pub decimals: u8,
+    /// The device says its decimals at run time (a decimals register): values arrive
+    /// already rounded to them, so a viewer shows them as sent and `decimals` is only a
+    /// fallback.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub device_decimals: bool,
     /// The monitored item (同类监测项目).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<String>,

@@ -52,9 +52,14 @@ function pointInfo(site, gateway, device, point) {
   return m && (m.points || []).find(p => p.device === device && p.point === point);
 }
 
-// A number to the point's decimals (from its master data), else to 3 at most.
+// Decimals to show a point with: its master data's, or null where the device says them
+// at run time (a decimals register) and values arrive already rounded.
+function decimalsOf(p) { return p ? (p.device_decimals ? null : p.decimals) : undefined; }
+
+// A number to the point's decimals (from its master data), as sent (null), else to 3 at most.
 function num(x, unit, decimals) {
   if (x === null || x === undefined) return "";
+  if (decimals === null) return String(Number(x)) + (unit ? " " + unit : "");
   const d = decimals ?? 3;
   let s = Number(x).toFixed(d);
   if (decimals === undefined && s.includes(".")) s = s.replace(/0+$/, "").replace(/\.$/, "");
@@ -63,7 +68,7 @@ function num(x, unit, decimals) {
 
 function pnum(site, gateway, device, point, x, unit) {
   const info = device ? pointInfo(site, gateway, device, point) : null;
-  return num(x, unit, info ? info.decimals : undefined);
+  return num(x, unit, decimalsOf(info));
 }
 
 function siteName(site) {
@@ -323,6 +328,29 @@ async function sitePage(site) {
 const QUALITY = ["good", "uncertain", "bad"];
 const FLAGS = [[1, "flag_calibration"], [2, "flag_stuck_value"], [4, "flag_impossible_jump"]];
 
+// A point's latest value (from the store, through /api/site), quality, flags and alarm.
+function pointStatus(p, body, g) {
+  const l = ((body && body.live) || []).find(x => x.device === p.device && x.point === p.point);
+  const v = l && l.live;
+  const fresh = v && Date.now() - v.ts < 15 * 60 * 1000;
+  const alarm = (g.alarms || []).filter(x => x.device === p.device && x.point === p.point)
+    .sort((x, y) => LEVELS.indexOf(y.level) - LEVELS.indexOf(x.level))[0];
+  return {
+    alarm, ts: fresh ? v.ts : null,
+    value: fresh && v.value !== null && v.value !== undefined ? num(v.value, p.unit, decimalsOf(p)) : "—",
+    quality: fresh ? QUALITY[v.quality ?? 0] : "silent",
+    flags: fresh && v.flags ? FLAGS.filter(([b]) => v.flags & b).map(([, k]) => t(k)).join(" ") : "",
+  };
+}
+
+// Value, quality, flags, alarm and limits cells of a point.
+function pointCells(p, s) {
+  return [el("td", { class: "value" }, s.value),
+    el("td", {}, t(s.quality)), el("td", {}, s.flags),
+    el("td", {}, s.alarm ? badge(s.alarm.level) : badge(null), s.alarm ? " " + t(s.alarm.condition) : ""),
+    el("td", {}, (p.limits || []).map(x => (x.direction === "above" ? "≥" : "≤") + num(x.value, "", decimalsOf(p)) + " " + t(x.level)).join("，"))];
+}
+
 async function sourcePage(site, gateway, source) {
   const body = await loadMaster(site, gateway, true);
   const m = masters.get(site + "/" + gateway);
@@ -332,22 +360,12 @@ async function sourcePage(site, gateway, source) {
   const drill = document.getElementById("drill");
   if (!m) { drill.replaceChildren(el("p", { class: "empty" }, t("no_master"))); return; }
   const devices = new Set(m.devices.filter(d => d.hazard_source === source).map(d => d.id));
-  const live = new Map(((body && body.live) || []).map(x => [x.device + "." + x.point, x.live]));
-  const alarms = g.alarms || [];
   const rows = m.points.filter(p => devices.has(p.device)).map(p => {
-    const l = live.get(p.device + "." + p.point);
-    const fresh = l && Date.now() - l.ts < 15 * 60 * 1000;
-    const a = alarms.filter(x => x.device === p.device && x.point === p.point)
-      .sort((x, y) => LEVELS.indexOf(y.level) - LEVELS.indexOf(x.level))[0];
-    const quality = fresh ? QUALITY[l.quality ?? 0] : "silent";
-    const flags = fresh && l.flags ? FLAGS.filter(([b]) => l.flags & b).map(([, k]) => t(k)).join(" ") : "";
-    return el("tr", { class: "point-row row-" + (a ? a.level : "none"), "data-device": p.device, "data-point": p.point, "data-quality": quality },
+    const s = pointStatus(p, body, g);
+    return el("tr", { class: "point-row row-" + (s.alarm ? s.alarm.level : "none"), "data-device": p.device, "data-point": p.point, "data-quality": s.quality },
       el("td", {}, el("a", { href: "#/point/" + [site, gateway, p.device, p.point].map(encodeURIComponent).join("/") }, p.name)),
       el("td", {}, p.device + "." + p.point),
-      el("td", { class: "value" }, fresh && l.value !== null && l.value !== undefined ? num(l.value, p.unit, p.decimals) : "—"),
-      el("td", {}, t(quality)), el("td", {}, flags),
-      el("td", {}, a ? badge(a.level) : badge(null), a ? " " + t(a.condition) : ""),
-      el("td", {}, (p.limits || []).map(x => (x.direction === "above" ? "≥" : "≤") + num(x.value, "", p.decimals) + " " + t(x.level)).join("，")));
+      ...pointCells(p, s));
   });
   drill.replaceChildren(el("h2", {}, (hs ? hs.name : source) + " · " + t("points_of")),
     ...(body && body.live_available === false ? [el("p", { class: "empty" }, t("live_unavailable"))] : []),
@@ -376,15 +394,23 @@ async function pointPage(site, gateway, device, point, span) {
     el("button", { type: "button", class: s === span ? "active" : "", onclick: () => pointPage(site, gateway, device, point, s) }, t(k))));
   const holder = el("div", { id: "trend" });
   const note = el("p", { id: "trend-note", class: "empty" });
-  drill.replaceChildren(el("h2", {}, (info ? info.name + " · " : "") + device + "." + point + " · " + t("trend")), spans, holder, note);
+  const now = el("table", { id: "point-live" });
+  drill.replaceChildren(el("h2", {}, (info ? info.name + " · " : "") + device + "." + point), now,
+    el("h3", {}, t("trend")), spans, holder, note);
+  pointLive(site, gateway, device, point);
   const q = new URLSearchParams({ site, gateway, device, point, span: String(span) });
   const r = await fetch("/api/trend?" + q);
   const body = await r.json().catch(() => ({}));
   if (!r.ok) { note.textContent = body.error || String(r.status); return; }
   if (!body.times.length) note.textContent = t("trend_empty");
   const limits = ((body.point && body.point.limits) || []);
-  const xs = body.times.map(ms => ms / 1000 + offsetMin * 60);
-  const data = [xs, body.values, ...limits.map(l => xs.map(() => l.value))];
+  // The span's two ends bracket the samples, so limits are drawn across all of it.
+  const end = Date.now() / 1000 + offsetMin * 60;
+  const samples = body.times.map((ms, i) => [ms / 1000 + offsetMin * 60, body.values[i]])
+    .filter(([x]) => x > end - span && x < end);
+  const xs = [end - span, ...samples.map(s => s[0]), end];
+  const values = [null, ...samples.map(s => s[1]), null];
+  const data = [xs, values, ...limits.map(l => xs.map(() => l.value))];
   const colour = { red: "#d32f2f", orange: "#f57c00", yellow: "#fbc02d", blue: "#1976d2" };
   const unit = (body.point && body.point.unit) || "";
   if (chart) chart.destroy();
@@ -394,12 +420,27 @@ async function pointPage(site, gateway, device, point, span) {
     tzDate: ts => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
     series: [{ label: t("col_time"), value: (u, v) => v == null ? "--" : shifted(v, true) },
       { label: (info ? info.name : point) + (unit ? " (" + unit + ")" : ""), stroke: "#1c2430", width: 1.5,
-        value: (u, v) => v == null ? "--" : num(v, "", info ? info.decimals : undefined) },
+        value: (u, v) => v == null ? "--" : num(v, "", decimalsOf(info)) },
       ...limits.map(l => ({ label: t(l.level) + " " + (l.direction === "above" ? "≥" : "≤") + l.value, stroke: colour[l.level], dash: [6, 4], width: 1 }))],
-    axes: [{ values: (u, splits) => splits.map(v => shifted(v, span <= 86400)) }, { label: unit }],
+    // The whole chosen span, so a young point's few samples do not crowd the axis.
+    scales: { x: { time: true, range: () => [end - span, end] } },
+    axes: [{ space: 110, values: (u, splits) => splits.map(v => shifted(v, span <= 86400)) }, { label: unit }],
   }, data, holder);
   holder.dataset.points = String(body.times.length);
   holder.dataset.limits = String(limits.length);
+}
+
+// The point page's live line: refreshed while the page is open.
+async function pointLive(site, gateway, device, point) {
+  const body = await loadMaster(site, gateway, true);
+  const p = pointInfo(site, gateway, device, point);
+  const holder = document.getElementById("point-live");
+  if (!p || !holder) return;
+  const s = pointStatus(p, body, gateways.get(site + "/" + gateway) || {});
+  holder.replaceChildren(
+    el("thead", {}, el("tr", {}, ...["col_time", "col_value", "col_quality", "col_flags", "col_alarm", "col_limits"].map(h => el("th", {}, t(h))))),
+    el("tbody", {}, el("tr", { class: "point-row row-" + (s.alarm ? s.alarm.level : "none"), "data-quality": s.quality },
+      el("td", { class: "ts" }, s.ts ? time(s.ts) : "—"), ...pointCells(p, s))));
 }
 
 function route() {
@@ -419,7 +460,10 @@ function route() {
   else if (kind === "source") {
     sourcePage(...rest);
     drillTimer = setInterval(() => sourcePage(...rest), 2000);
-  } else if (kind === "point") pointPage(...rest, 3600);
+  } else if (kind === "point") {
+    pointPage(...rest, 3600);
+    drillTimer = setInterval(() => pointLive(...rest), 2000);
+  }
 }
 
 // Data health and call-response per enterprise over the last 7 days, worst first.
