@@ -213,8 +213,10 @@ pub fn run() -> Result<Table> {
         browser.open("about:blank")?;
         let t = Instant::now();
         browser.open(&format!("http://127.0.0.1:{web}/"))?;
-        browser.wait_until(&rows, &json!(true), Duration::from_secs(30))?;
+        browser.wait_until(&rows, &json!(true), Duration::from_secs(120))?;
         page.push(t.elapsed().as_secs_f64() * 1000.0);
+        let slowest = browser.eval("return [window.hazgateTimings, performance.getEntriesByType('resource').map(e => [e.name.replace(location.origin, ''), Math.round(e.startTime), Math.round(e.duration)]).sort((a, b) => b[2] - a[2]).slice(0, 4)];")?;
+        eprintln!("page load {:.0} ms; event stream timings and slowest requests [path, start ms, duration ms]: {slowest}", page.last().unwrap());
     }
     browser.screenshot("bench-view-overview")?;
     let mut page_live = Vec::new();

@@ -108,6 +108,15 @@ function passes(g, f, unacked) {
   return true;
 }
 
+// A burst of changes (events, master data arriving) makes one render per frame, not one
+// per change: each render rebuilds every row of the overview.
+let renderQueued = false;
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => { renderQueued = false; render(); });
+}
+
 function render() {
   const unacked = new Map();
   for (const o of openOccurrences) if (!o.acked_by) unacked.set(o.site, (unacked.get(o.site) || 0) + 1);
@@ -174,17 +183,22 @@ async function loadMaster(site, gateway, live) {
 
 function connect() {
   const link = document.getElementById("link");
+  // When the stream opened and its first overview came (ms since navigation), for the
+  // benchmark and for anyone asking why the page was slow.
+  window.hazgateTimings = { streamAt: performance.now() };
   const source = new EventSource("/api/events");
+  source.addEventListener("open", () => { window.hazgateTimings.openAt = performance.now(); });
   source.addEventListener("open", () => { link.textContent = t("live"); link.className = "link up"; });
   source.addEventListener("error", () => { link.textContent = t("reconnecting"); link.className = "link down"; });
   source.addEventListener("overview", e => {
+    if (!window.hazgateTimings.overviewAt) window.hazgateTimings.overviewAt = performance.now();
     gateways.clear();
     for (const g of JSON.parse(e.data)) {
       gateways.set(g.site + "/" + g.gateway, g);
       // Names come with the overview; decimals only matter where values are shown.
-      if ((g.alarms || []).length && !masters.has(g.site + "/" + g.gateway)) loadMaster(g.site, g.gateway).then(render);
+      if ((g.alarms || []).length && !masters.has(g.site + "/" + g.gateway)) loadMaster(g.site, g.gateway, false).then(scheduleRender);
     }
-    render();
+    scheduleRender();
   });
   source.addEventListener("change", e => {
     const change = JSON.parse(e.data);
@@ -192,8 +206,8 @@ function connect() {
       const key = change.site + "/" + change.gateway;
       const before = gateways.get(key);
       gateways.set(key, change);
-      if ((change.alarms || []).length && (!before || before.name !== change.name || !masters.has(key))) loadMaster(change.site, change.gateway).then(render);
-      render();
+      if ((change.alarms || []).length && (!before || before.name !== change.name || !masters.has(key))) loadMaster(change.site, change.gateway, false).then(scheduleRender);
+      scheduleRender();
     } else if (change.type === "alarm") {
       change.site = change.site || (change.envelope && change.envelope.site);
       liveAlarm(change);
@@ -266,7 +280,7 @@ async function loadOccurrences() {
     el("td", {}, time(o.opened_ts)), el("td", { class: "answer" }, answer(o)),
     el("td", {}, o.acked_by ? "" : el("button", { type: "button", class: "ack", onclick: () => acknowledge(o) }, t("acknowledge"))))));
   document.getElementById("no-occurrences").hidden = openOccurrences.length > 0;
-  render();
+  scheduleRender();
 }
 
 // ---- drill-down -----------------------------------------------------------------------
@@ -503,7 +517,7 @@ async function loadStatistics() {
     mtta: s.acked ? s.ackSecs / s.acked : null,
   })).sort((a, b) => (a.completeness ?? 2) - (b.completeness ?? 2));
   completeness = new Map(rows.map(s => [s.site, s.completeness]));
-  render();
+  scheduleRender();
   document.querySelector("#statistics tbody").replaceChildren(...rows.map(s => el("tr", { class: "stats", "data-site": s.site,
       "data-completeness": s.completeness === null ? "" : s.completeness.toFixed(4), "data-online": s.online_rate === null ? "" : s.online_rate.toFixed(4) },
     el("td", {}, enterprise(s.site)), el("td", {}, sparkline(s.days)), el("td", {}, pct(s.online_rate)),
