@@ -10,6 +10,7 @@ mod report;
 mod store;
 mod uplink;
 mod view;
+mod wire_bytes;
 
 use std::path::PathBuf;
 
@@ -42,6 +43,8 @@ enum Bench {
     Escalation,
     /// The regulator view at 500 enterprises and 50,000 points; a 30-day trend.
     View,
+    /// Bytes on the wire per polled value over a simulated day of the examples.
+    Bytes,
     /// All of the above.
     All,
     /// (internal) the minimal responder the ceiling is measured with.
@@ -92,6 +95,9 @@ fn main() -> Result<()> {
     }
     if all || matches!(which, Bench::View) {
         sections.push(("view", view::run()?));
+    }
+    if all || matches!(which, Bench::Bytes) {
+        sections.push(("wire-bytes", wire_bytes::run(&root)?));
     }
     for (key, table) in &sections {
         table.print();

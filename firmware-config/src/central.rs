@@ -178,6 +178,13 @@ pub fn parse_central(source: &SourceText) -> Result<CentralConfig, ConfigErrors>
         format!("hazingest-{host}")
     };
     let mqtt = resolve_uplink(&raw.mqtt, "mqtt", default_client_id, &base, &mut diag);
+    if let Some(c) = &raw.mqtt.compress {
+        diag.error(
+            Some(c.span()),
+            "mqtt.compress",
+            "is a gateway setting ([uplink] compress); hazingest reads both plain and compressed payloads",
+        );
+    }
     let store = resolve_store(&raw.store, &base, &mut diag);
     let web = raw.web.as_ref().and_then(|w| {
         resolve_listen(&w.listen, "web.listen", &mut diag).map(|listen| WebSettings {

@@ -18,6 +18,93 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "report mode misspelt",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "rs485-1"
+rtu = { port = "/tmp/hazsim/t-1", baud = 9600 }
+
+[[device]]
+id = "GD-101"
+bus = "rs485-1"
+unit = 1
+profile = "gas-detector-4ch"
+poll = "1s"
+[device.points.CH1]
+report = "every_pol"
+"#,
+        expect: "\"every_pol\" is not a report mode",
+        line: 16,
+    },
+    Case {
+        name: "deadband in % of a point without a range",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "rs485-1"
+rtu = { port = "/tmp/hazsim/t-1", baud = 9600 }
+
+[[device]]
+id = "GD-101"
+bus = "rs485-1"
+unit = 1
+profile = "gas-detector-4ch"
+poll = "1s"
+[device.points.CH1_STATUS]
+report = { deadband = "1%" }
+"#,
+        expect: "a deadband in % needs the point's `range`",
+        line: 16,
+    },
+    Case {
+        name: "integrity report too rare",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "rs485-1"
+rtu = { port = "/tmp/hazsim/t-1", baud = 9600 }
+
+[[device]]
+id = "GD-101"
+bus = "rs485-1"
+unit = 1
+profile = "gas-detector-4ch"
+poll = "1s"
+report = { every = "2h" }
+"#,
+        expect: "outside 1s..=1h",
+        line: 15,
+    },
+    Case {
+        name: "deadband not a percentage",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[[bus]]
+id = "rs485-1"
+rtu = { port = "/tmp/hazsim/t-1", baud = 9600 }
+
+[[device]]
+id = "GD-101"
+bus = "rs485-1"
+unit = 1
+profile = "gas-detector-4ch"
+poll = "1s"
+[device.points.CH1]
+report = { deadband = "lots" }
+"#,
+        expect: "is not a percentage",
+        line: 16,
+    },
+    Case {
         name: "typo in a field name",
         toml: r#"[site]
 id = "HB-420100-0001"
@@ -672,7 +759,7 @@ broker = "mqtts://mqtt.example.org:8883"
 username = "gw-01"
 password = "s3cret-do-not-echo"
 "#,
-        expect: "unknown field `password`, expected one of `broker`, `prefix`, `client_id`, `username`, `password_file`, `password_env`, `ca_file`, `client_cert`, `client_key`, `keep_alive`; a password is never written into the config: use `password_file` or `password_env`",
+        expect: "unknown field `password`, expected one of `broker`, `prefix`, `client_id`, `username`, `password_file`, `password_env`, `ca_file`, `client_cert`, `client_key`, `keep_alive`, `compress`; a password is never written into the config: use `password_file` or `password_env`",
         line: 8,
     },
     Case {

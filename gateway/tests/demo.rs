@@ -92,7 +92,9 @@ async fn demo_publishes_both_sites_plays_the_leak_and_exits_cleanly() {
     let waited = tokio::time::timeout(Duration::from_secs(20), async {
         while telemetry_from.len() < 2 {
             let p = next_publish(&live, &mut live_events, "hazard/#").await;
-            if let Ok(Message::Telemetry(t)) = serde_json::from_slice::<Message>(&p.payload) {
+            if let Ok(Message::Telemetry(t)) = serde_json::from_slice::<Message>(
+                &hazgate_wire::payload::decode(&p.payload, 16 << 20).unwrap_or_default(),
+            ) {
                 assert_eq!(
                     p.topic,
                     format!(
@@ -118,7 +120,9 @@ async fn demo_publishes_both_sites_plays_the_leak_and_exits_cleanly() {
     let waited = tokio::time::timeout(Duration::from_secs(10), async {
         while online.len() < 2 {
             let p = next_publish(&late, &mut late_events, "hazard/+/+/status").await;
-            if let Ok(Message::Status(s)) = serde_json::from_slice::<Message>(&p.payload) {
+            if let Ok(Message::Status(s)) = serde_json::from_slice::<Message>(
+                &hazgate_wire::payload::decode(&p.payload, 16 << 20).unwrap_or_default(),
+            ) {
                 if p.retain && s.state == Presence::Online {
                     online.insert(s.envelope.site.to_string());
                 }

@@ -559,6 +559,7 @@ unit = 1
 profile = "piezometer"
 poll = "3s"
 poll_in_alarm = "500ms"
+report = "every_poll"           # the test counts polls by their readings
 [device.points.BURIED_DEPTH.alarm]
 limits = [{{ below = 5.0, level = "yellow" }}]
 deadband = 0.1

@@ -51,6 +51,7 @@ bus = "tcp-1"
 unit = 1
 profile = "pressure-transmitter-f32"
 poll = "{POLL_MS}ms"
+report = "every_poll"   # these tests count every poll on the wire
 
 [[device]]
 id = "TT-401"
@@ -58,6 +59,7 @@ bus = "tcp-1"
 unit = 2
 profile = "temperature-transmitter"
 poll = "{POLL_MS}ms"
+report = "every_poll"   # these tests count every poll on the wire
 
 [[device]]
 id = "GD-101"
@@ -65,6 +67,7 @@ bus = "rs485-1"
 unit = 1
 profile = "gas-detector-4ch"
 poll = "{POLL_MS}ms"
+report = "every_poll"   # these tests count every poll on the wire
 {extra_devices}
 "#,
             tcp = free_port(),
@@ -340,7 +343,7 @@ fn full_store_evicts_oldest_and_reports_the_exact_gap() {
     // Eight more detectors polled every 50ms make about 85 KB/s of telemetry: 1 MiB holds
     // about 12 s of it, and the outage lasts 40 s.
     let busy: String = (1..=8)
-        .map(|u| format!("[[device]]\nid = \"GD-2{u:02}\"\nbus = \"tcp-1\"\nunit = {}\nprofile = \"gas-detector-4ch\"\npoll = \"50ms\"\ntimeout = \"40ms\"\n", u + 10))
+        .map(|u| format!("[[device]]\nid = \"GD-2{u:02}\"\nbus = \"tcp-1\"\nunit = {}\nprofile = \"gas-detector-4ch\"\npoll = \"50ms\"\ntimeout = \"40ms\"\nreport = \"every_poll\"\n", u + 10))
         .collect();
     let mut r = rig("max_size = \"1MiB\"", &busy);
     let mut gw = Gateway::start(&r.site, &log_path(&r.w)).unwrap();

@@ -68,6 +68,7 @@ unit = 2
 profile = "piezometer"
 hazard_source = "TD-01"
 poll = "200ms"
+report = "every_poll"   # the test reads the flags of every poll
 
 [device.points.BURIED_DEPTH.alarm]
 limits = [{{ below = 5.0, level = "yellow" }}]

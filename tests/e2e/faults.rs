@@ -58,6 +58,7 @@ unit = 1
 profile = "gas-detector-4ch"
 hazard_source = "HS-01"
 poll = "200ms"
+report = "every_poll"   # the test follows every poll
 [device.points.CH1.alarm]
 limits = [
   {{ above = 25.0, level = "yellow", label = "一级报警" }},
@@ -726,6 +727,7 @@ bus = "tcp-1"
 unit = 3
 profile = "relay-output-module"
 poll = "1s"
+report = "every_poll"   # the test follows every poll
 
 [[bus]]
 id = "dead"
@@ -738,6 +740,7 @@ bus = "dead"
 unit = 1
 profile = "relay-output-module"
 poll = "10s"
+report = "every_poll"   # the test follows every poll
 "#
     );
     let tcp = free_port();

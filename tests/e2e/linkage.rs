@@ -41,6 +41,7 @@ unit = 1
 profile = "mine-methane-sensor"
 hazard_source = "MA-3101"
 poll = "200ms"
+report = "every_poll"   # the test follows every poll
 [device.points.CH4]
 simulate = {{ normal = 0.2, noise = 0.0 }}
 [device.points.CH4.alarm]
@@ -62,6 +63,7 @@ bus = "tcp-1"
 unit = 2
 profile = "relay-output-module"
 poll = "200ms"
+report = "every_poll"   # the test follows every poll
 "#,
         tcp = free_port()
     )

@@ -12,7 +12,7 @@ fn site_text(broker: &str, tcp: u16, metrics: u16, devices: &[&str]) -> String {
         "[site]\nid = \"T-OPS\"\ngateway = \"gw-ops\"\n[uplink]\nbroker = \"{broker}\"\n[store]\ndir = \"store\"\nsync_interval = \"200ms\"\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n[[bus]]\nid = \"tcp-1\"\ntcp = {{ host = \"127.0.0.1\", port = {tcp} }}\n"
     );
     for (i, d) in devices.iter().enumerate() {
-        s.push_str(&format!("[[device]]\nid = \"{d}\"\nbus = \"tcp-1\"\nunit = {}\nprofile = \"temperature-transmitter\"\npoll = \"200ms\"\ntimeout = \"150ms\"\n", i + 1));
+        s.push_str(&format!("[[device]]\nid = \"{d}\"\nbus = \"tcp-1\"\nunit = {}\nprofile = \"temperature-transmitter\"\npoll = \"200ms\"\ntimeout = \"150ms\"\nreport = \"every_poll\"\n", i + 1));
     }
     s
 }

@@ -48,6 +48,7 @@ unit = 1
 profile = "gas-detector-4ch"
 hazard_source = "HS-01"
 poll = "200ms"
+report = "every_poll"   # the test counts every reading
 [device.points.CH1.alarm]
 limits = [
   {{ above = 25.0, level = "yellow", label = "一级报警" }},
@@ -62,6 +63,7 @@ unit = 2
 profile = "gas-transmitter-4-20ma"
 hazard_source = "HS-01"
 poll = "500ms"
+report = "every_poll"   # the test counts every reading
 "#,
         tcp = free_port(),
     )

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod browser;
 pub mod central;
+pub mod crash;
 pub mod daemon;
 pub mod faults;
 pub mod http;

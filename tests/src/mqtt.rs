@@ -108,12 +108,30 @@ pub fn wait_port(port: u16, limit: Duration) -> Result<()> {
     bail!("nothing listens on port {port} after {limit:?}")
 }
 
-/// One message taken off the broker.
+/// One message taken off the broker: `payload` is its JSON (decompressed if it came as a
+/// zstd frame), `wire` what it weighed on the wire and how it came.
 #[derive(Debug, Clone)]
 pub struct Received {
     pub topic: String,
     pub payload: Vec<u8>,
     pub retain: bool,
+    pub wire_bytes: usize,
+    pub encoding: hazgate_wire::payload::Encoding,
+}
+
+impl Received {
+    pub fn new(topic: &str, wire: &[u8], retain: bool) -> Received {
+        let payload = hazgate_wire::payload::decode(wire, 64 << 20)
+            .map(|p| p.into_owned())
+            .unwrap_or_else(|_| wire.to_vec());
+        Received {
+            topic: topic.to_string(),
+            payload,
+            retain,
+            wire_bytes: wire.len(),
+            encoding: hazgate_wire::payload::Encoding::of(wire),
+        }
+    }
 }
 
 impl Received {
@@ -161,7 +179,7 @@ impl Subscriber {
                                 }
                             }
                             Ok(Event::Incoming(Packet::Publish(p))) => {
-                                store.lock().unwrap().push(Received { topic: p.topic.clone(), payload: p.payload.to_vec(), retain: p.retain });
+                                store.lock().unwrap().push(Received::new(&p.topic, &p.payload, p.retain));
                             }
                             Ok(_) => {}
                             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,

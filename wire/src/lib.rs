@@ -7,7 +7,9 @@ mod command;
 mod ids;
 mod master;
 mod messages;
+pub mod payload;
 mod reading;
+mod stats;
 mod topics;
 pub mod validate;
 
@@ -20,6 +22,7 @@ pub use ids::{valid_id, ID_RULE};
 pub use master::{DeviceInfo, HazardSourceInfo, Industry, LimitInfo, MasterData, PointInfo};
 pub use messages::{Envelope, Gap, Health, Message, Presence, Status, StoreHealth, Telemetry};
 pub use reading::{Flag, Quality, Reading, Reason, Value};
+pub use stats::{PointStats, Stats, STATS_PERIOD_MS};
 pub use topics::{topic, TopicKind};
 
 /// Version carried in every message as `"v"`.

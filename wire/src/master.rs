@@ -76,6 +76,10 @@ pub struct PointInfo {
     /// Computed at the edge from other points.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub derived: bool,
+    /// Reported by exception: published on change, and at least this often (ms); absent
+    /// when every poll is published. A viewer takes the point for silent only after this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_every_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub limits: Vec<LimitInfo>,
 }

@@ -114,11 +114,20 @@ pub enum Message {
     Alarm(crate::AlarmEvent),
     State(crate::State),
     Site(crate::MasterData),
+    Stats(crate::Stats),
 }
 
 impl Message {
     /// Every `kind` on the wire, in declaration order.
-    pub const KINDS: [&'static str; 6] = ["telemetry", "gap", "status", "alarm", "state", "site"];
+    pub const KINDS: [&'static str; 7] = [
+        "telemetry",
+        "gap",
+        "status",
+        "alarm",
+        "state",
+        "site",
+        "stats",
+    ];
 
     /// The `kind` this message carries on the wire.
     pub fn kind(&self) -> &'static str {
@@ -134,6 +143,7 @@ impl Message {
             Message::Alarm(_) => 3,
             Message::State(_) => 4,
             Message::Site(_) => 5,
+            Message::Stats(_) => 6,
         }
     }
 
@@ -145,6 +155,7 @@ impl Message {
             Message::Alarm(m) => &m.envelope,
             Message::State(m) => &m.envelope,
             Message::Site(m) => &m.envelope,
+            Message::Stats(m) => &m.envelope,
         }
     }
 

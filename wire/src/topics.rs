@@ -11,15 +11,18 @@ pub enum TopicKind {
     Status = 4,
     /// Master data (names, poll plan, limits), retained.
     Site = 5,
+    /// Five-minute statistics per point.
+    Stats = 6,
 }
 
 impl TopicKind {
-    pub const ALL: [TopicKind; 5] = [
+    pub const ALL: [TopicKind; 6] = [
         TopicKind::Telemetry,
         TopicKind::Alarm,
         TopicKind::State,
         TopicKind::Status,
         TopicKind::Site,
+        TopicKind::Stats,
     ];
 
     pub fn name(self) -> &'static str {
@@ -29,6 +32,7 @@ impl TopicKind {
             TopicKind::State => "state",
             TopicKind::Status => "status",
             TopicKind::Site => "site",
+            TopicKind::Stats => "stats",
         }
     }
 

@@ -302,6 +302,40 @@ pub fn gap(g: &Gap) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// A statistics message: ids, texts and numbers as in readings, one period of
+/// [`crate::STATS_PERIOD_MS`], good samples no more than samples, min ≤ mean ≤ max.
+pub fn stats(s: &crate::Stats) -> Result<(), Invalid> {
+    if s.to_ts - s.from_ts != crate::STATS_PERIOD_MS || s.from_ts % crate::STATS_PERIOD_MS != 0 {
+        return Err(Invalid::Contradiction(
+            "a statistics period that is not one aligned five-minute period",
+        ));
+    }
+    for p in &s.points {
+        id("device", &p.device)?;
+        id("point", &p.point)?;
+        if let Some(u) = &p.unit {
+            unit(u)?;
+        }
+        for x in [p.min, p.max, p.mean] {
+            number("statistic", x)?;
+        }
+        if p.good > p.samples {
+            return Err(Invalid::Contradiction("more good samples than samples"));
+        }
+        match (p.min, p.mean, p.max) {
+            (Some(lo), Some(m), Some(hi))
+                if lo <= m + 1e-9 * m.abs().max(1.0) && m <= hi + 1e-9 * m.abs().max(1.0) => {}
+            (None, None, None) => {}
+            _ => {
+                return Err(Invalid::Contradiction(
+                    "min, mean and max that do not go together",
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether a time stamp (ms UTC) can be trusted: from 2000-01-01 up to a day after
 /// `now_ms` (the checking host's clock). Not a reason to refuse the value, only to keep
 /// it out of a time-series store that would file it under the wrong time.

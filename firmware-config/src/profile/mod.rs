@@ -4,6 +4,7 @@ pub mod alarm;
 mod builtin;
 pub mod model;
 pub mod raw;
+pub mod report;
 pub mod resolve;
 
 pub use builtin::{builtin_profile, builtin_profiles};

@@ -163,6 +163,8 @@ pub struct Point {
     /// GB 39496 roll-up counts points within one item, never across items.
     pub item: Option<String>,
     pub alarm: Option<crate::alarm::AlarmSpec>,
+    /// When its readings are published (every poll is judged for alarms either way).
+    pub report: super::report::Report,
 }
 
 impl Point {

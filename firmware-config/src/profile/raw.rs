@@ -83,6 +83,8 @@ pub struct RawPoint {
     pub item: Option<Spanned<String>>,
     /// Alarm settings; a site's override replaces the profile's as a whole.
     pub alarm: Option<Spanned<super::alarm::RawAlarm>>,
+    /// When a reading goes on the wire (report by exception); see `report.rs`.
+    pub report: Option<Spanned<super::report::RawReport>>,
 }
 
 fn rebase<T: Clone>(v: &Option<Spanned<T>>, at: &Range<usize>) -> Option<Spanned<T>> {
@@ -124,6 +126,7 @@ impl RawPoint {
             publish: pick!(plain publish),
             item: pick!(item),
             alarm: pick!(alarm),
+            report: pick!(report),
             simulate: match (&over.simulate, &self.simulate) {
                 (Some(o), Some(b)) => Some(RawSimulate {
                     normal: o.normal.or(b.normal),

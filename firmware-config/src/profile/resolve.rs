@@ -234,6 +234,10 @@ fn resolve_one(
         }
         i.get_ref().clone()
     });
+    let span = range
+        .map(|r| r.high - r.low)
+        .or(loop_span.map(|l| l.high - l.low));
+    let report = super::report::resolve(raw.report.as_ref(), span, numeric, diag, label);
     if diag.errors.len() > errors_before {
         return None;
     }
@@ -257,6 +261,7 @@ fn resolve_one(
         simulate,
         item,
         alarm,
+        report,
     })
 }
 

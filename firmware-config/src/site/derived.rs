@@ -39,6 +39,8 @@ pub struct Derived {
     pub item: Option<String>,
     pub op: DerivedOp,
     pub alarm: Option<AlarmSpec>,
+    /// When its readings are published, as for any point.
+    pub report: crate::profile::report::Report,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +129,7 @@ pub struct RawDerived {
     pub total: Option<Spanned<RawTotal>>,
     pub rate: Option<Spanned<RawRateOf>>,
     pub alarm: Option<Spanned<RawAlarm>>,
+    pub report: Option<Spanned<crate::profile::report::RawReport>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -480,6 +483,8 @@ fn settle(
     let alarm = p.raw.alarm.as_ref().and_then(|a| {
         crate::profile::alarm::resolve_alarm_in_unit(a, unit.as_deref(), diag, &p.label)
     });
+    // A derived point has no measuring range: its deadband is in its unit.
+    let report = crate::profile::report::resolve(p.raw.report.as_ref(), None, true, diag, &p.label);
     if diag.errors.len() > errors_before {
         return None;
     }
@@ -495,6 +500,7 @@ fn settle(
         item,
         op,
         alarm,
+        report,
     })
 }
 

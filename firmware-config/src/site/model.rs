@@ -112,6 +112,8 @@ pub struct Uplink {
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
     pub keep_alive: Duration,
+    /// How telemetry and statistics payloads are encoded (`[uplink] compress`).
+    pub encoding: hazgate_wire::payload::Encoding,
 }
 
 #[derive(Debug, Clone, PartialEq)]

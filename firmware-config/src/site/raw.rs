@@ -57,6 +57,15 @@ pub struct RawUplink {
     pub client_cert: Option<Spanned<PathBuf>>,
     pub client_key: Option<Spanned<PathBuf>>,
     pub keep_alive: Option<Spanned<Interval>>,
+    /// Telemetry and statistics payloads: "zstd" (default) or "none" (plain JSON).
+    pub compress: Option<Spanned<RawCompress>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawCompress {
+    Zstd,
+    None,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,6 +145,9 @@ pub struct RawDevice {
     pub max_registers: Option<Spanned<i64>>,
     /// Unused registers a read may bridge to save a request.
     pub max_gap: Option<Spanned<i64>>,
+    /// Report setting for every point of the device that the site does not set itself
+    /// (over the profile's), e.g. `report = "every_poll"`.
+    pub report: Option<Spanned<crate::profile::report::RawReport>>,
     #[serde(default)]
     pub points: BTreeMap<Spanned<String>, RawPoint>,
     /// Points computed from others (freeboard, rainfall totals, displacement magnitude).

@@ -524,6 +524,18 @@ fn device_points(
     let at: Range<usize> = d.id.span();
     let mut overridden = false;
     let mut touched = vec![false; raws.len()];
+    // The device's report setting replaces the profile's; a point's own override wins.
+    // Checked once here (a % deadband is judged again per point, against its range).
+    if let Some(report) = &d.report {
+        let before = diag.errors.len();
+        crate::profile::report::resolve(Some(report), Some(100.0), true, diag, label);
+        if diag.errors.len() == before {
+            for raw in &mut raws {
+                raw.report = Some(report.clone());
+            }
+            overridden = true;
+        }
+    }
     for (key, over) in &d.points {
         match raws
             .iter()

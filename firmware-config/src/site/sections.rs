@@ -102,6 +102,10 @@ pub(crate) fn resolve_uplink(
         client_cert,
         client_key,
         keep_alive,
+        encoding: match u.compress.as_ref().map(|c| *c.get_ref()) {
+            Some(super::raw::RawCompress::None) => hazgate_wire::payload::Encoding::Json,
+            Some(super::raw::RawCompress::Zstd) | None => hazgate_wire::payload::Encoding::Zstd,
+        },
     })
 }
 

@@ -12,7 +12,6 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use firmware_config::SiteConfig;
-use hazgate_wire::TopicKind;
 
 use crate::clock::ClockWatch;
 use crate::envelope::{Origin, Seqs};
@@ -21,7 +20,7 @@ use crate::pipeline::{PipelineHandle, StateMessage};
 use crate::poll::schedule::run_bus;
 use crate::poll::Acquired;
 use crate::store::task::StoreHandle;
-use crate::store::{seq_block, Store, StoreOptions};
+use crate::store::{Store, StoreOptions};
 use crate::uplink::{StatusInfo, UplinkSettings};
 
 /// Readings batches the pipeline may lag behind before pollers wait for it.
@@ -106,24 +105,6 @@ async fn open_store(options: StoreOptions) -> (Option<Store>, Arc<Seqs>) {
     }
 }
 
-/// Seqs of the retained topics continue above the blocks an earlier run reserved; when the
-/// block cannot be written, above the wall clock.
-fn reserve_retained_seqs(dir: &Path, seqs: &Seqs) {
-    for kind in [TopicKind::State, TopicKind::Status, TopicKind::Site] {
-        match seq_block::reserve(dir, kind.name()) {
-            Ok(first) => seqs.raise_above(kind, first.saturating_sub(1)),
-            Err(e) => {
-                warn!(
-                    "cannot reserve {kind} seqs in {}: {e}; counting from the clock",
-                    dir.display()
-                );
-                let floor = Seqs::from_clock(crate::clock::wall_ms()).take(kind);
-                seqs.raise_above(kind, floor);
-            }
-        }
-    }
-}
-
 impl Daemon {
     /// Opens the store (recovering it after a crash, or running degraded without it), then
     /// starts the pipeline, polling and the uplink.
@@ -131,7 +112,7 @@ impl Daemon {
         let options = StoreOptions::new(site.store.dir.clone(), site.store.max_size)
             .with_min_free(site.store.min_free);
         let (store, seqs) = open_store(options.clone()).await;
-        reserve_retained_seqs(&site.store.dir, &seqs);
+        seqs.reserve(&site.store.dir);
         let metrics = Arc::new(Metrics::default());
         metrics.started_mono_ms.store(
             crate::clock::mono_ms(),

@@ -84,7 +84,10 @@ impl Board {
     /// and otherwise ignored: a stray publisher must not stop the demo.
     pub fn apply(&mut self, payload: &[u8]) -> Update {
         self.messages += 1;
-        let Ok(message) = serde_json::from_slice::<Message>(payload) else {
+        let message = hazgate_wire::payload::decode(payload, 16 << 20)
+            .ok()
+            .and_then(|json| serde_json::from_slice::<Message>(&json).ok());
+        let Some(message) = message else {
             self.ignored += 1;
             return Update::Nothing;
         };
@@ -113,8 +116,8 @@ impl Board {
                 self.gaps += 1;
                 Update::Nothing
             }
-            // The demo knows its sites from their configs.
-            Message::Site(_) => Update::Nothing,
+            // The demo knows its sites from their configs, and shows values, not statistics.
+            Message::Site(_) | Message::Stats(_) => Update::Nothing,
             Message::State(state) => {
                 if !matches!(&site.state, Some(old) if old.envelope.seq > state.envelope.seq) {
                     site.state = Some(state);

@@ -176,6 +176,10 @@ fn gateway_site(config: &Path, broker: SocketAddr, scratch: &Path) -> Result<Sit
         client_cert: None,
         client_key: None,
         keep_alive: Duration::from_secs(30),
+        encoding: site
+            .uplink
+            .as_ref()
+            .map_or(hazgate_wire::payload::Encoding::Zstd, |u| u.encoding),
     });
     site.store.dir = scratch.join("store").join(id);
     // The demo exposes MQTT only; a metrics port could clash with a real gateway.

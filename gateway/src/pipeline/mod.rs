@@ -1,4 +1,5 @@
-//! The pipeline: readings as acquired → derived points → alarms → store. One task, in
+//! The pipeline: readings as acquired → derived points → alarms → five-minute statistics →
+//! report by exception → store. One task, in
 //! that order, so a derived point is judged like any other, an alarm event is handed to the store (which syncs it before the uplink may send it)
 //! before the telemetry that caused it, and linkage outputs hear of a level change at once.
 //!
@@ -8,7 +9,9 @@
 //! failing, a linkage output that cannot be written) in the state.
 
 pub mod content;
+pub mod report;
 pub mod state;
+pub mod stats;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,9 +22,10 @@ use tokio::time::MissedTickBehavior;
 use tracing::{error, info};
 
 use firmware_config::SiteConfig;
+use hazgate_wire::payload::Encoding;
 use hazgate_wire::{
     Acknowledgement, Action, ActiveAlarm, AlarmEvent, Condition, EventKind, Level, Message,
-    OutputState, Quality, Reading, Reason, Telemetry, TopicKind,
+    OutputState, Quality, Reading, Reason, Stats, Telemetry, TopicKind, STATS_PERIOD_MS,
 };
 
 use crate::alarm::linkage::LinkageHandle;
@@ -196,6 +200,25 @@ struct Pipeline {
     repaired: u64,
     /// The acknowledge push-button and whether it last read on.
     ack_button: Option<AckButton>,
+    /// Which readings go on the wire.
+    report: report::ReportFilter,
+    /// Five-minute statistics of every poll.
+    stats: stats::PeriodStats,
+    /// Telemetry and statistics payloads: JSON, or compressed.
+    encoding: Encoding,
+}
+
+fn encoding_of(site: &SiteConfig) -> Encoding {
+    site.uplink.as_ref().map_or(Encoding::Zstd, |u| u.encoding)
+}
+
+/// A message's payload as the site wants it on the wire (and in the store).
+fn encode(message: Message, encoding: Encoding) -> Vec<u8> {
+    let json = message.to_json();
+    match encoding {
+        Encoding::Json => json,
+        Encoding::Zstd => hazgate_wire::payload::compress(&json),
+    }
 }
 
 /// Starts the pipeline on `readings`. It ends when that channel closes (polling stopped)
@@ -232,6 +255,9 @@ pub fn spawn(
         clock_ok: true,
         repaired: 0,
         ack_button: ack_button(&parts.site),
+        report: report::ReportFilter::new(&parts.site),
+        stats: stats::PeriodStats::default(),
+        encoding: encoding_of(&parts.site),
     };
     let join = tokio::spawn(async move {
         pipeline.run(readings, commands, sync_interval).await;
@@ -300,13 +326,24 @@ impl Pipeline {
                     }
                 }
                 batch = readings.recv() => match batch {
-                    Some(batch) => self.take(batch).await,
+                    Some(batch) => {
+                        self.take(batch).await;
+                        // Whatever else has arrived meanwhile goes in the same message;
+                        // then it is written and sent at once, not at the next sync.
+                        while self.pending.len() < MAX_BATCH {
+                            match readings.try_recv() {
+                                Ok(batch) => self.take(batch).await,
+                                Err(_) => break,
+                            }
+                        }
+                        self.write_pending().await;
+                    }
                     None => break,
                 },
-                _ = tick.tick() => self.flush().await,
+                _ = tick.tick() => self.sync().await,
             }
         }
-        self.flush().await;
+        self.sync().await;
         // Polling has stopped: linkage tasks end with their handle.
         self.linkage = None;
         // Linkage failures still on their way are recorded until the last handle goes.
@@ -335,6 +372,8 @@ impl Pipeline {
             Command::Remote(c) => self.on_command(*c).await,
             Command::Reconfigure(site) => {
                 self.ack_button = ack_button(&site);
+                self.report.reconfigure(&site);
+                self.encoding = encoding_of(&site);
                 let previous = std::mem::take(&mut self.derive);
                 self.derive = Deriver::new(&site, Some(previous));
                 self.alarms = AlarmEngine::new(&site, Some(self.alarms.snapshot()));
@@ -379,6 +418,12 @@ impl Pipeline {
         }
         self.evaluate(&mut batch).await;
         self.watch_ack_button(&batch.readings).await;
+        // Statistics count every poll; readings stamped by an implausible clock would
+        // land in a period they do not belong to.
+        if look.plausible {
+            self.stats.add(&batch.readings);
+        }
+        self.report.retain(batch.clock, &mut batch.readings);
         self.pending.append(&mut batch.readings);
     }
 
@@ -647,23 +692,59 @@ impl Pipeline {
             .send_replace(Some(Arc::new(StateMessage { seq, payload })));
     }
 
-    /// Pending readings become telemetry messages; the store syncs them and reports gaps.
-    async fn flush(&mut self) {
+    /// Pending readings become telemetry messages, written to the store (and so sent).
+    async fn write_pending(&mut self) {
         let pending = std::mem::take(&mut self.pending);
         for chunk in pending.chunks(MAX_BATCH) {
             let range = chunk.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
                 (lo.min(r.ts), hi.max(r.ts))
             });
             let seq = self.seqs.take(TopicKind::Telemetry);
-            let payload = Message::Telemetry(Telemetry {
-                envelope: self.origin.envelope(seq),
-                readings: chunk.to_vec(),
-            })
-            .to_json();
+            let payload = encode(
+                Message::Telemetry(Telemetry {
+                    envelope: self.origin.envelope(seq),
+                    readings: chunk.to_vec(),
+                }),
+                self.encoding,
+            );
             self.store
                 .append(Lane::Telemetry, TopicKind::Telemetry, seq, range, payload)
                 .await;
         }
+    }
+
+    /// Statistics of the periods that are over, as `stats` messages.
+    async fn write_stats(&mut self) {
+        for (from_ts, points) in self.stats.close_due(crate::clock::wall_ms()) {
+            let to_ts = from_ts + STATS_PERIOD_MS;
+            for chunk in points.chunks(MAX_BATCH) {
+                let seq = self.seqs.take(TopicKind::Stats);
+                let payload = encode(
+                    Message::Stats(Stats {
+                        envelope: self.origin.envelope(seq),
+                        from_ts,
+                        to_ts,
+                        points: chunk.to_vec(),
+                    }),
+                    self.encoding,
+                );
+                self.store
+                    .append(
+                        Lane::Telemetry,
+                        TopicKind::Stats,
+                        seq,
+                        (from_ts, to_ts - 1),
+                        payload,
+                    )
+                    .await;
+            }
+        }
+    }
+
+    /// Every sync interval: the store makes what was written durable and reports gaps.
+    async fn sync(&mut self) {
+        self.write_pending().await;
+        self.write_stats().await;
         self.store.sync().await;
         self.metrics.last_flush_mono_ms.store(
             crate::clock::mono_ms(),

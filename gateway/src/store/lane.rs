@@ -18,7 +18,9 @@ pub struct LaneLog {
     /// Alarm lane: every append is synced before it returns.
     sync_each: bool,
     pub next_id: u64,
-    /// Records up to this id are durable and may be handed out by `unsent`.
+    /// Records up to this id are durable: the watermark never passes it, so a power cut
+    /// cannot leave a watermark above records that were lost with the page cache (their
+    /// ids would be reused and the new records taken for acknowledged ones).
     synced_id: u64,
     /// Every record up to this id is acknowledged (or gone).
     pub watermark: u64,
@@ -181,10 +183,13 @@ impl LaneLog {
             max_ts,
         };
         seg.push(&h, payload);
+        // Telemetry is written to the file (the page cache) at once, so it can be sent
+        // before it is synced and survives a crash of the process; only a power cut can
+        // take what the last sync did not reach.
         let written = if self.sync_each {
             seg.sync()
         } else {
-            seg.maybe_flush()
+            seg.flush()
         };
         if let Err(e) = written {
             seg.undo_last();
@@ -197,13 +202,14 @@ impl LaneLog {
         Ok(id)
     }
 
-    /// Makes every appended record durable and visible to `unsent`.
-    pub fn sync(&mut self) -> Result<(), StoreError> {
+    /// Makes every appended record durable, and lets the watermark pass over the ones
+    /// acknowledged meanwhile. Returns whether the watermark moved.
+    pub fn sync(&mut self) -> Result<bool, StoreError> {
         if let Some(head) = self.segments.back_mut() {
             head.sync()?;
         }
         self.synced_id = self.next_id - 1;
-        Ok(())
+        Ok(self.advance())
     }
 
     /// Position of the first record with an id above `x`.
@@ -234,9 +240,10 @@ impl LaneLog {
             })
     }
 
-    /// Records an acknowledgement. Returns whether the watermark moved.
+    /// Records an acknowledgement (of a record synced or not). Returns whether the
+    /// watermark moved: only over synced records.
     pub fn ack(&mut self, id: u64) -> bool {
-        if id <= self.watermark || id > self.synced_id {
+        if id <= self.watermark || id >= self.next_id {
             return false;
         }
         self.acked.insert(id);
@@ -248,7 +255,7 @@ impl LaneLog {
         let before = self.watermark;
         while let Some((si, ei)) = self.first_after(self.watermark) {
             let id = self.segments[si].entries[ei].id;
-            if !self.acked.remove(&id) {
+            if id > self.synced_id || !self.acked.remove(&id) {
                 break;
             }
             self.watermark = id;
@@ -281,7 +288,7 @@ impl LaneLog {
         e.id > self.watermark && !self.acked.contains(&e.id)
     }
 
-    /// Synced, unacknowledged records with ids above `after`, oldest first, at most
+    /// Written, unacknowledged records with ids above `after`, oldest first, at most
     /// `max_records` and `max_bytes` of payload (at least one record if any). Records
     /// whose bytes no longer check out are returned apart, as lost.
     pub fn unsent(
@@ -296,7 +303,7 @@ impl LaneLog {
         let mut bytes = 0usize;
         let mut reader: Option<(usize, std::fs::File)> = None;
         for (si, e) in self.entries_after(start) {
-            if e.id > self.synced_id || out.len() >= max_records {
+            if out.len() >= max_records {
                 break;
             }
             if self.acked.contains(&e.id) {

@@ -3,12 +3,15 @@
 //!
 //! - Alarm lane: each record is written and fdatasync'ed before `append` returns, so an
 //!   alarm is durable before it is reported; never evicted; the caller sends it first.
-//! - Telemetry lane: buffered, synced by [`Store::sync`] (the caller calls it every
-//!   `sync_interval`, 1 s by default: no sync per reading, for eMMC wear); bounded by
-//!   `max_size` by dropping its oldest segments, each loss queued as a [`Gap`].
-//! - A record leaves only after [`Store::ack`] (the PUBACK of the message carrying it);
-//!   the watermark of acknowledged ids is persisted lazily in a small ledger, so a crash
-//!   resends at most the acknowledgements of the last second: duplicates, never losses.
+//! - Telemetry lane: written to the file (the page cache) at append, so it can be sent at
+//!   once and a crash of the process loses none of it; synced by [`Store::sync`] (the
+//!   caller calls it every `sync_interval`, 1 s by default: no sync per reading, for eMMC
+//!   wear), so a power cut loses at most that interval; bounded by `max_size` by dropping
+//!   its oldest segments, each loss queued as a [`Gap`].
+//! - A record leaves only after [`Store::ack`] (the PUBACK of the message carrying it)
+//!   and a sync; the watermark of acknowledged ids is persisted lazily in a small ledger,
+//!   so a crash resends at most the acknowledgements of the last second: duplicates,
+//!   never losses.
 //! - On start every record's CRC is checked; a torn or corrupt tail is cut and counted in
 //!   [`Recovery`]. Damaged bytes never stop the store from opening.
 //!
@@ -298,7 +301,8 @@ impl Store {
     }
 
     /// Appends a record and returns its id. Alarm: durable on return. Telemetry: buffered,
-    /// durable and visible to [`Store::unsent`] after the next [`Store::sync`]. On error
+    /// written to the file and visible to [`Store::unsent`] at once, durable after the next
+    /// [`Store::sync`]. On error
     /// (disk full, I/O) nothing is stored and the caller may retry.
     pub fn append(
         &mut self,
@@ -386,10 +390,12 @@ impl Store {
 
     /// Flushes and fdatasyncs telemetry, and writes the ledger if gaps changed or the
     /// watermark moved more than a second after the last write. Call it every sync
-    /// interval; records appended before it are then durable and visible.
+    /// interval; records appended before it are then durable.
     pub fn sync(&mut self) -> Result<(), StoreError> {
         for lane in &mut self.lanes {
-            lane.sync()?;
+            if lane.sync()? {
+                self.ledger_dirty = true;
+            }
         }
         if self.ledger_urgent
             || (self.ledger_dirty && self.ledger_written.elapsed() >= LEDGER_EVERY)
@@ -403,7 +409,9 @@ impl Store {
     /// shutdown, so no acknowledged record is sent again after it.
     pub fn checkpoint(&mut self) -> Result<(), StoreError> {
         for lane in &mut self.lanes {
-            lane.sync()?;
+            if lane.sync()? {
+                self.ledger_dirty = true;
+            }
         }
         if self.ledger_urgent || self.ledger_dirty {
             self.save_ledger()?;

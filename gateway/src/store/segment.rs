@@ -9,10 +9,6 @@ use std::path::{Path, PathBuf};
 use super::error::StoreError;
 use super::record::{self, Bad, Header, HEADER_LEN};
 
-/// Buffered telemetry is written to the file once this much is pending; it is synced only
-/// by [`Segment::sync`]. Writing early keeps memory small; syncing rarely spares eMMC.
-const FLUSH_AT: usize = 256 << 10;
-
 /// What the store keeps in memory per record: enough to answer without reading the disk
 /// except for the payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,15 +194,6 @@ impl Segment {
                 let _ = f.set_len(e.offset);
             }
             self.disk_len = e.offset;
-        }
-    }
-
-    /// Writes the buffer to the file when it has grown past the flush threshold.
-    pub fn maybe_flush(&mut self) -> Result<(), StoreError> {
-        if self.buf.len() >= FLUSH_AT {
-            self.flush()
-        } else {
-            Ok(())
         }
     }
 

@@ -48,7 +48,7 @@ pub enum Command {
         max_ts: i64,
         payload: Vec<u8>,
     },
-    /// Make everything appended durable and visible, report gaps, retry a failed disk.
+    /// Make everything appended durable, report gaps, retry a failed disk.
     Sync,
     Unsent {
         place: Place,
@@ -268,10 +268,9 @@ impl StoreTask {
                     payload,
                 };
                 self.append(lane, record);
-                if lane == Lane::Alarm {
-                    // Synced (or held): the uplink may send it now, not at the next tick.
-                    self.ready.notify_one();
-                }
+                // Alarms synced, telemetry written (or either held): the uplink sends it
+                // now, not at the next sync.
+                self.ready.notify_one();
             }
             Command::Sync => self.sync(),
             Command::Unsent {
@@ -403,6 +402,10 @@ impl StoreTask {
             }
         }
         self.report_gaps();
+        if let Err(e) = blocking(|| self.seqs.extend_reservations(&self.options.dir)) {
+            // Half a block is still left; the disk's trouble shows in the store's own errors.
+            warn!("cannot move the reserved seq ceiling up: {e}; retried at the next sync");
+        }
         if *self.failed.borrow() {
             self.retry_held();
         }

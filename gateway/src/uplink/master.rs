@@ -81,6 +81,7 @@ pub fn build(site: &SiteConfig) -> MasterData {
                 device_decimals: p.decimals_from.is_some(),
                 item: p.item.clone(),
                 derived: false,
+                report_every_ms: p.report.every().map(|d| d.as_millis() as u64),
                 limits: limits(p.alarm.as_ref()),
             });
         }
@@ -95,6 +96,7 @@ pub fn build(site: &SiteConfig) -> MasterData {
             device_decimals: false,
             item: x.item.clone(),
             derived: true,
+            report_every_ms: x.report.every().map(|d| d.as_millis() as u64),
             limits: limits(x.alarm.as_ref()),
         });
     }

@@ -13,5 +13,6 @@ pub fn check(message: &Message) -> Result<(), Invalid> {
         Message::Alarm(a) => validate::alarm_event(a),
         Message::State(s) => validate::state(s),
         Message::Site(m) => validate::master(m),
+        Message::Stats(s) => validate::stats(s),
     }
 }

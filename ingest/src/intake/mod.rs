@@ -21,6 +21,8 @@ pub enum RejectReason {
     TooLarge,
     /// Not UTF-8 JSON at all.
     NotJson,
+    /// Begins with the zstd magic number but is no valid zstd frame.
+    BadCompression,
     /// JSON with a `v` this version does not understand.
     UnsupportedVersion,
     /// JSON that does not fit the schema of any message kind.
@@ -37,9 +39,10 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 8] = [
+    pub const ALL: [RejectReason; 9] = [
         RejectReason::TooLarge,
         RejectReason::NotJson,
+        RejectReason::BadCompression,
         RejectReason::UnsupportedVersion,
         RejectReason::Malformed,
         RejectReason::UnknownTopic,
@@ -52,6 +55,7 @@ impl RejectReason {
         match self {
             RejectReason::TooLarge => "too_large",
             RejectReason::NotJson => "not_json",
+            RejectReason::BadCompression => "bad_compression",
             RejectReason::UnsupportedVersion => "unsupported_version",
             RejectReason::Malformed => "malformed",
             RejectReason::UnknownTopic => "unknown_topic",
@@ -108,9 +112,18 @@ pub fn inspect(rules: &IntakeRules, topic: &str, payload: &[u8]) -> Result<Messa
             ),
         )
     })?;
-    let message = match serde_json::from_slice::<Message>(payload) {
+    // Plain JSON, or JSON in one zstd frame (told by its first bytes); decompressed no
+    // further than the size limit.
+    let json = hazgate_wire::payload::decode(payload, rules.max_message_size).map_err(|e| {
+        let reason = match e {
+            hazgate_wire::payload::PayloadError::TooLarge { .. } => RejectReason::TooLarge,
+            hazgate_wire::payload::PayloadError::Corrupt(_) => RejectReason::BadCompression,
+        };
+        Rejection::new(reason, e.to_string())
+    })?;
+    let message = match serde_json::from_slice::<Message>(&json) {
         Ok(m) => m,
-        Err(e) => return Err(classify_parse_error(payload, e)),
+        Err(e) => return Err(classify_parse_error(&json, e)),
     };
     let envelope = message.envelope();
     if envelope.v != VERSION {
@@ -128,6 +141,7 @@ pub fn inspect(rules: &IntakeRules, topic: &str, payload: &[u8]) -> Result<Messa
             | (Message::State(_), TopicKind::State)
             | (Message::Status(_), TopicKind::Status)
             | (Message::Site(_), TopicKind::Site)
+            | (Message::Stats(_), TopicKind::Stats)
     );
     if !fits {
         return Err(Rejection::new(

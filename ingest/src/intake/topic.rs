@@ -34,6 +34,7 @@ pub fn subscriptions(prefix: &str, group: &str) -> Vec<String> {
     vec![
         format!("$share/{group}/{prefix}/+/+/telemetry"),
         format!("$share/{group}/{prefix}/+/+/alarm"),
+        format!("$share/{group}/{prefix}/+/+/stats"),
         format!("{prefix}/+/+/state"),
         format!("{prefix}/+/+/status"),
         format!("{prefix}/+/+/site"),

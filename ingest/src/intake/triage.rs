@@ -84,6 +84,13 @@ pub fn triage(message: Message, now_ms: i64) -> Triage {
             }
             ok
         }
+        Message::Stats(s) => {
+            let ok = time_plausible(s.from_ts, now_ms);
+            if !ok {
+                clock("statistics", s.from_ts, json(s));
+            }
+            ok
+        }
         Message::Gap(g) => {
             let bad = [g.from_ts, g.to_ts]
                 .into_iter()

@@ -238,6 +238,11 @@ impl Session<'_> {
                     counts.gaps += line::gap(&mut lines, &g) as u64;
                 }
             }
+            Message::Stats(s) => {
+                if triaged.store {
+                    counts.stats += line::stats(&mut lines, &s) as u64;
+                }
+            }
         }
         if lines.is_empty() {
             ack.ack();
@@ -280,5 +285,6 @@ fn record_kind(m: &Message) -> &'static str {
         Message::State(_) => "state",
         Message::Status(_) => "status",
         Message::Site(_) => "site",
+        Message::Stats(_) => "stats",
     }
 }

@@ -4,7 +4,8 @@
 //! values arrive again; recorded, and raised as a
 //! central alarm (condition `interruption`, naming the point) through call-response.
 //! The silence allowed is `[supervision] point_silence_after`, or three poll intervals of
-//! its device (from the master data) where that is longer. A gateway that is offline is
+//! its device, or two integrity periods of a point reported by exception (both from the
+//! master data), whichever is longest. A gateway that is offline is
 //! one interruption of its own, not one per point.
 
 use std::collections::HashSet;
@@ -121,9 +122,9 @@ impl PointWatch {
             let online = gateways.iter().any(|g| {
                 &*g.site == site && &*g.gateway == gw && g.presence == Some(Presence::Online)
             });
-            let poll = self
-                .view
-                .master_of(site, gw)
+            let master = self.view.master_of(site, gw);
+            let poll = master
+                .as_ref()
                 .and_then(|mst| {
                     mst.devices
                         .iter()
@@ -131,7 +132,20 @@ impl PointWatch {
                         .map(|d| d.poll_ms)
                 })
                 .unwrap_or(0) as i64;
-            let allowed = (self.silence_after.as_millis() as i64).max(3 * poll);
+            // A point reported by exception is quiet on the wire while it does not move:
+            // only two integrity periods without a reading are silence.
+            let every = master
+                .as_ref()
+                .and_then(|mst| {
+                    mst.points
+                        .iter()
+                        .find(|p| &*p.device == dev && &*p.point == pt)
+                        .and_then(|p| p.report_every_ms)
+                })
+                .unwrap_or(0) as i64;
+            let allowed = (self.silence_after.as_millis() as i64)
+                .max(3 * poll)
+                .max(2 * every);
             let silent = now - last > allowed;
             let key: Key = (site.into(), gw.into(), dev.into(), pt.into());
             let known = self

@@ -1,5 +1,7 @@
 //! Data health and call-response statistics per enterprise and day: online rate (time
-//! online / time), completeness (readings received / readings the poll plans promise),
+//! online / time), completeness (readings received / readings the poll plans promise;
+//! where a gateway sends five-minute statistics, the polls they count, since report by
+//! exception leaves most readings off the wire),
 //! good-quality share, alarms by level, share acknowledged within the deadline and mean
 //! time to acknowledge. Counted incrementally, in the background: once an hour is over
 //! (and two minutes more for late data), its counts are read from the time-series store
@@ -94,13 +96,30 @@ pub async fn count_hours(
                 at,
             )
             .await?;
+            // Report by exception leaves most readings off the wire; the gateway's
+            // five-minute statistics count every poll. A site that sends them is counted
+            // by them.
+            let polled = per_site(
+                store,
+                "sum by (site) (sum_over_time(stats_samples[1h]))",
+                at,
+            )
+            .await?;
+            let polled_good =
+                per_site(store, "sum by (site) (sum_over_time(stats_good[1h]))", at).await?;
             let gone = interruptions::list(db, None, hour, hour + HOUR)
                 .await
                 .map_err(|e| e.to_string())?;
             for site in todo {
                 // Hours before a site's first data are not its hours: a site new to
                 // ingest is not counted as silent for the day before it was connected.
-                let got = received.get(site).copied().unwrap_or(0.0);
+                let (got, got_good) = match polled.get(site) {
+                    Some(&n) if n > 0.0 => (n, polled_good.get(site).copied().unwrap_or(0.0)),
+                    _ => (
+                        received.get(site).copied().unwrap_or(0.0),
+                        good.get(site).copied().unwrap_or(0.0),
+                    ),
+                };
                 if got == 0.0 {
                     let first: Option<i64> =
                         sqlx::query("SELECT MIN(hour_ts) FROM hourly_stats WHERE site = $1")
@@ -139,8 +158,8 @@ pub async fn count_hours(
                 .bind(site)
                 .bind(hour)
                 .bind(expected)
-                .bind(received.get(site).copied().unwrap_or(0.0) as i64)
-                .bind(good.get(site).copied().unwrap_or(0.0) as i64)
+                .bind(got as i64)
+                .bind(got_good as i64)
                 .bind(HOUR - offline.min(HOUR))
                 .bind(now)
                 .execute(&db.pool)

@@ -11,6 +11,7 @@ use hazgate_wire::{AlarmEvent, Gap, Level, Quality, Reading, Telemetry, Value};
 pub const READING: &str = "reading";
 pub const ALARM: &str = "alarm";
 pub const GAP: &str = "gap";
+pub const STATS: &str = "stats";
 
 /// 1 blue .. 4 red; 0 after a clear.
 pub fn level_code(level: Option<Level>) -> u8 {
@@ -134,6 +135,30 @@ pub fn gap(buf: &mut Vec<u8>, g: &Gap) -> usize {
         g.to_ts, g.first_seq, g.last_seq, g.messages, g.from_ts
     );
     1
+}
+
+/// One line per point and five-minute period, at the period's start: `samples` and `good`
+/// always, `min`, `max` and `mean` when there were good values. Sent again, it overwrites
+/// itself (same tags and time).
+pub fn stats(buf: &mut Vec<u8>, s: &hazgate_wire::Stats) -> usize {
+    for p in &s.points {
+        buf.extend_from_slice(STATS.as_bytes());
+        tag(buf, "site", &s.envelope.site);
+        tag(buf, "gateway", &s.envelope.gateway);
+        tag(buf, "device", &p.device);
+        tag(buf, "point", &p.point);
+        if let Some(u) = &p.unit {
+            tag(buf, "unit", u);
+        }
+        let _ = write!(buf, " samples={}i,good={}i", p.samples, p.good);
+        for (k, v) in [("min", p.min), ("max", p.max), ("mean", p.mean)] {
+            if let Some(v) = v {
+                let _ = write!(buf, ",{k}={v}");
+            }
+        }
+        let _ = writeln!(buf, " {}", s.from_ts);
+    }
+    s.points.len()
 }
 
 /// The wire name of an enum, e.g. `comm_loss`: the same words in the store as on the wire.

@@ -15,6 +15,7 @@ pub struct LineCounts {
     pub readings: u64,
     pub alarms: u64,
     pub gaps: u64,
+    pub stats: u64,
 }
 
 impl LineCounts {
@@ -22,6 +23,7 @@ impl LineCounts {
         self.readings += other.readings;
         self.alarms += other.alarms;
         self.gaps += other.gaps;
+        self.stats += other.stats;
     }
 
     pub fn lines(&self) -> u64 {

@@ -1,0 +1,192 @@
+//! Report by exception: which readings go on the wire. Every poll has been judged for
+//! alarms before this; a reading is published when its value moved past the point's
+//! deadband since the last published value, when its quality or flags change, or when the
+//! point's integrity period has passed since it was last published (the proof that a
+//! quiet point is alive).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use firmware_config::profile::report::Report;
+use firmware_config::SiteConfig;
+use hazgate_wire::{Quality, Reading, Value};
+
+type PointKey = (Arc<str>, Arc<str>);
+
+/// What was last published of a point: enough to judge the next reading, nothing more.
+#[derive(Debug)]
+struct Published {
+    value: Option<Value>,
+    /// 0 good, 1 uncertain, 2 bad, and the reason: a new detail text alone is no change.
+    quality: (u8, Option<hazgate_wire::Reason>),
+    flags: u32,
+    /// Monotonic ms.
+    at: i64,
+}
+
+pub struct ReportFilter {
+    policy: HashMap<PointKey, Report>,
+    last: HashMap<PointKey, Published>,
+}
+
+impl ReportFilter {
+    pub fn new(site: &SiteConfig) -> ReportFilter {
+        let mut f = ReportFilter {
+            policy: HashMap::new(),
+            last: HashMap::new(),
+        };
+        f.reconfigure(site);
+        f
+    }
+
+    /// New settings; what was last published stays the reference.
+    pub fn reconfigure(&mut self, site: &SiteConfig) {
+        self.policy.clear();
+        for d in &site.devices {
+            for p in d.points.iter().filter(|p| p.publish) {
+                self.policy
+                    .insert((d.id.as_str().into(), p.id.as_str().into()), p.report);
+            }
+        }
+        for x in &site.derived {
+            self.policy.insert(
+                (
+                    site.devices[x.device].id.as_str().into(),
+                    x.id.as_str().into(),
+                ),
+                x.report,
+            );
+        }
+        let policy = &self.policy;
+        self.last.retain(|k, _| policy.contains_key(k));
+    }
+
+    /// Keeps the readings to publish; `clock` is the acquisition's monotonic ms.
+    pub fn retain(&mut self, clock: i64, readings: &mut Vec<Reading>) {
+        readings.retain(|r| self.publish(clock, r));
+    }
+
+    fn publish(&mut self, clock: i64, r: &Reading) -> bool {
+        let key = (r.device.clone(), r.point.clone());
+        let report = self.policy.get(&key).copied().unwrap_or(Report::EveryPoll);
+        let (deadband, every) = match report {
+            Report::EveryPoll => return true,
+            Report::Exception { deadband, every } => (deadband, every.as_millis() as i64),
+        };
+        let now = Published {
+            value: r.value.clone(),
+            quality: quality_of(&r.quality),
+            flags: r.flags.iter().fold(0, |m, f| m | f.bit()),
+            at: clock,
+        };
+        let send = match self.last.get(&key) {
+            None => true,
+            Some(last) => {
+                clock - last.at >= every
+                    || last.quality != now.quality
+                    || last.flags != now.flags
+                    || moved(&last.value, &now.value, deadband)
+            }
+        };
+        if send {
+            self.last.insert(key, now);
+        }
+        send
+    }
+}
+
+fn quality_of(q: &Quality) -> (u8, Option<hazgate_wire::Reason>) {
+    match q {
+        Quality::Good => (0, None),
+        Quality::Uncertain { reason, .. } => (1, Some(*reason)),
+        Quality::Bad { reason, .. } => (2, Some(*reason)),
+    }
+}
+
+/// Whether a value moved past the deadband (a number), or changed at all (anything else).
+fn moved(before: &Option<Value>, now: &Option<Value>, deadband: f64) -> bool {
+    match (before, now) {
+        (Some(Value::Number(a)), Some(Value::Number(b))) => {
+            if deadband > 0.0 {
+                (b - a).abs() > deadband
+            } else {
+                a != b
+            }
+        }
+        (a, b) => a != b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hazgate_wire::{Flag, Reason};
+
+    fn site(report: &str) -> SiteConfig {
+        let text = format!(
+            "[site]\nid = \"S\"\ngateway = \"G\"\n[[bus]]\nid = \"b\"\ntcp = {{ host = \"127.0.0.1\", port = 1 }}\n[[device]]\nid = \"D\"\nbus = \"b\"\nunit = 1\nprofile = \"gas-detector-4ch\"\npoll = \"1s\"\n[device.points.CH1]\nreport = {report}\n"
+        );
+        firmware_config::site::parse_site(&firmware_config::error::SourceText::new(
+            "/tmp/site.toml",
+            text,
+        ))
+        .unwrap()
+    }
+
+    fn reading(v: f64) -> Reading {
+        Reading {
+            device: "D".into(),
+            point: "CH1".into(),
+            ts: 0,
+            value: Some(Value::Number(v)),
+            unit: None,
+            quality: Quality::Good,
+            flags: Vec::new(),
+        }
+    }
+
+    fn sent(f: &mut ReportFilter, clock: i64, r: Reading) -> bool {
+        let mut v = vec![r];
+        f.retain(clock, &mut v);
+        v.len() == 1
+    }
+
+    #[test]
+    fn deadband_quality_flags_and_integrity() {
+        let mut f = ReportFilter::new(&site("{ deadband = 0.5, every = \"1min\" }"));
+        assert!(sent(&mut f, 0, reading(10.0)), "the first reading");
+        assert!(!sent(&mut f, 1000, reading(10.4)), "within the deadband");
+        assert!(!sent(&mut f, 2000, reading(10.5)), "at it is not past it");
+        assert!(sent(&mut f, 3000, reading(10.51)), "just past it");
+        assert!(
+            !sent(&mut f, 4000, reading(10.2)),
+            "measured from the last published"
+        );
+        let mut bad = reading(10.2);
+        bad.quality = Quality::bad(Reason::Timeout, "no reply");
+        bad.value = None;
+        assert!(sent(&mut f, 5000, bad.clone()), "quality changed");
+        bad.quality = Quality::bad(Reason::Timeout, "still no reply");
+        assert!(!sent(&mut f, 6000, bad), "a new detail alone is no change");
+        assert!(sent(&mut f, 7000, reading(10.2)), "good again");
+        let mut flagged = reading(10.2);
+        flagged.flags = vec![Flag::StuckValue];
+        assert!(sent(&mut f, 8000, flagged), "flags changed");
+        assert!(sent(&mut f, 9000, reading(10.2)), "flags cleared");
+        assert!(!sent(&mut f, 68_999, reading(10.2)));
+        assert!(sent(&mut f, 69_000, reading(10.2)), "the integrity report");
+        // Other points of the device keep their profile's setting.
+        let mut other = reading(1.0);
+        other.point = "CH2".into();
+        assert!(sent(&mut f, 0, other.clone()));
+        assert!(!sent(&mut f, 1000, other));
+    }
+
+    #[test]
+    fn every_poll_keeps_every_reading() {
+        let mut f = ReportFilter::new(&site("\"every_poll\""));
+        for t in 0..5 {
+            assert!(sent(&mut f, t * 1000, reading(10.0)));
+        }
+    }
+}
