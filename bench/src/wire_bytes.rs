@@ -5,7 +5,7 @@
 //! the poll plan, the gateway decodes, derives, judges alarms, counts the five-minute
 //! statistics, filters by exception and encodes; what would be published is counted as
 //! MQTT frames (PUBLISH with topic and packet id, and its PUBACK), plus the status
-//! message every 30 s. Every alarm event, state and integrity report is counted.
+//! message every health interval. Every alarm event, state and integrity report is counted.
 
 use std::path::Path;
 
@@ -30,8 +30,6 @@ const DAY_MS: i64 = 86_400_000;
 /// A day in 2026, at midnight UTC: statistics periods align as on a real gateway.
 const START_MS: i64 = 1_780_000_000_000 / DAY_MS * DAY_MS;
 const TARGET: f64 = 10.0;
-/// A status message with health, as the gateway sends every 30 s.
-const STATUS_EVERY_MS: i64 = 30_000;
 /// TCP/IP headers per packet (IPv4 20 + TCP 20 with no options): what a 4G modem also
 /// carries, shown apart since it depends on how packets coalesce.
 const TCP_IP: usize = 40;
@@ -57,10 +55,17 @@ struct Count {
     /// The default mode's payloads deflated instead of zstd-compressed, for the record.
     deflate_bytes: u64,
     zstd_payload_bytes: u64,
+    /// MQTT bytes by topic kind, and readings published per point.
+    by_kind: std::collections::BTreeMap<&'static str, u64>,
+    by_point: std::collections::BTreeMap<String, u64>,
 }
 
 impl Count {
     fn frame(&mut self, topic: &str, payload_len: usize) {
+        let kind = ["telemetry", "alarm", "state", "status", "stats"]
+            .into_iter()
+            .find(|k| topic.ends_with(k))
+            .unwrap_or("other");
         // PUBLISH QoS 1: fixed header (1 + remaining length), topic (2 + len), packet id 2.
         let remaining = 2 + topic.len() + 2 + payload_len;
         let len_bytes = match remaining {
@@ -70,7 +75,9 @@ impl Count {
             _ => 4,
         };
         // And the broker's PUBACK (4 bytes) on the same link.
-        self.mqtt_bytes += (1 + len_bytes + remaining + 4) as u64;
+        let bytes = (1 + len_bytes + remaining + 4) as u64;
+        self.mqtt_bytes += bytes;
+        *self.by_kind.entry(kind).or_default() += bytes;
         self.messages += 1;
     }
 }
@@ -119,6 +126,10 @@ fn simulate_day(site: &SiteConfig, mode: Mode) -> Result<Count> {
         }
     };
     let status_len = status_json_len(site);
+    let status_every = site
+        .uplink
+        .as_ref()
+        .map_or(30_000, |u| u.health_interval.as_millis() as i64);
     let mut next_poll: Vec<i64> = vec![0; site.devices.len()];
     let mut next_status = 0;
     let mut next_close = 1000;
@@ -134,7 +145,7 @@ fn simulate_day(site: &SiteConfig, mode: Mode) -> Result<Count> {
         }
         while next_status <= t {
             count.frame(&t_status, status_len);
-            next_status += STATUS_EVERY_MS;
+            next_status += status_every;
         }
         while next_close <= t {
             for (from_ts, points) in stats.close_due(START_MS + next_close) {
@@ -203,6 +214,12 @@ fn simulate_day(site: &SiteConfig, mode: Mode) -> Result<Count> {
         }
         if !readings.is_empty() {
             count.published_readings += readings.len() as u64;
+            for r in &readings {
+                *count
+                    .by_point
+                    .entry(format!("{}.{}", r.device, r.point))
+                    .or_default() += 1;
+            }
             for chunk in readings.chunks(500) {
                 let m = Message::Telemetry(Telemetry {
                     envelope: envelope(seq),
@@ -224,7 +241,7 @@ fn status_json_len(site: &SiteConfig) -> usize {
         "seq":4294967297u64,"state":"online","ts":1763910030000i64,"version":"0.1.0","config_hash":"5bf7174cea6bd81d",
         "boot_ts":1763909000000i64,"health":{"telemetry":{"depth":2,"bytes":81234,"oldest_unsent_age_ms":900,"evicted":0},
         "alarm":{"depth":0,"bytes":0,"oldest_unsent_age_ms":0,"evicted":0},"poll_errors":3,"overruns":0,
-        "broker_rtt_ms":2,"store_failed":false,"clock_steps":0},"clock_ok":true});
+        "broker_rtt_ms":2,"store_failed":false,"clock_steps":0},"clock_ok":true,"health_every_ms":30000});
     status.to_string().len()
 }
 
@@ -272,6 +289,13 @@ pub fn run(root: &Path) -> Result<Table> {
                 },
             ]);
             if mode == Mode::Defaults {
+                let mut top: Vec<_> = c.by_point.iter().collect();
+                top.sort_by_key(|(_, n)| std::cmp::Reverse(**n));
+                eprintln!(
+                    "{example}: bytes by topic {:?}; most published points {:?}",
+                    c.by_kind,
+                    &top[..top.len().min(10)]
+                );
                 notes.push(format!(
                     "{example}: {} alarm events and {} statistics messages in the day, all counted; payloads zstd {:.2} MB, the same deflated {:.2} MB.",
                     c.alarm_events,
@@ -283,7 +307,7 @@ pub fn run(root: &Path) -> Result<Table> {
         }
     }
     notes.push(format!(
-        "A simulated day (86,400 s of polls at each device's interval, hazsim's device models with their noise and daily cycles) through the gateway's decode, derive, alarm, statistics, report and encode code in one process. Bytes are MQTT frames: PUBLISH (header, topic, packet id, payload) and its PUBACK, with telemetry sent per device poll (least batching, as on a quiet link), a status with health every 30 s, and a state per alarm event. The last column adds 40 B of TCP/IP headers per message. {}.",
+        "A simulated day (86,400 s of polls at each device's interval, hazsim's device models with their noise and daily cycles) through the gateway's decode, derive, alarm, statistics, report and encode code in one process. Bytes are MQTT frames: PUBLISH (header, topic, packet id, payload) and its PUBACK, with telemetry sent per device poll (least batching, as on a quiet link), a status with health every `[uplink] health_interval` (tank farm 30 s, tailings dam 5 min on its 4G link), and a state per alarm event. The last column adds 40 B of TCP/IP headers per message. {}.",
         machine()
     ));
     Ok(Table {

@@ -185,6 +185,13 @@ pub fn parse_central(source: &SourceText) -> Result<CentralConfig, ConfigErrors>
             "is a gateway setting ([uplink] compress); hazingest reads both plain and compressed payloads",
         );
     }
+    if let Some(h) = &raw.mqtt.health_interval {
+        diag.error(
+            Some(h.span()),
+            "mqtt.health_interval",
+            "is a gateway setting ([uplink] health_interval)",
+        );
+    }
     let store = resolve_store(&raw.store, &base, &mut diag);
     let web = raw.web.as_ref().and_then(|w| {
         resolve_listen(&w.listen, "web.listen", &mut diag).map(|listen| WebSettings {

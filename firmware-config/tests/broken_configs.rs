@@ -18,6 +18,19 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "health interval too long",
+        toml: r#"[site]
+id = "HB-420100-0001"
+gateway = "gw-01"
+
+[uplink]
+broker = "mqtt://127.0.0.1:1883"
+health_interval = "1h"
+"#,
+        expect: "use 10s ..= 10min",
+        line: 6,
+    },
+    Case {
         name: "report mode misspelt",
         toml: r#"[site]
 id = "HB-420100-0001"

@@ -78,9 +78,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// glibc gives each thread that allocates an arena of its own, up to eight per core; with
+/// the runtime's worker and blocking threads each holding freed memory in its own arena,
+/// the resident size of a long-running gateway grows far past what it uses. Two arenas
+/// keep contention low on an edge box's few cores and memory close to what is live.
+fn fewer_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a parameter of glibc's allocator (it locks internally);
+    // called before the runtime starts its threads, so it bounds all their arenas.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run { config } => {
+            fewer_malloc_arenas();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;

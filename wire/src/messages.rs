@@ -100,6 +100,10 @@ pub struct Status {
     /// far in the future): its time stamps are then flagged (reason `clock`).
     #[serde(default = "yes")]
     pub clock_ok: bool,
+    /// How often this gateway sends its health (ms): the central side takes it for silent
+    /// only after two such intervals without a message. Absent from older gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_every_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
 }
@@ -216,6 +220,7 @@ mod tests {
                 config_hash: "abc".into(),
                 boot_ts: 4,
                 clock_ok: true,
+                health_every_ms: Some(30_000),
                 health: Some(Health::default()),
             }),
         ] {

@@ -37,9 +37,33 @@ pub enum PayloadError {
 
 /// The JSON compressed as one zstd frame.
 pub fn compress(json: &[u8]) -> Vec<u8> {
-    // Compressing from memory into memory cannot fail short of allocation failure; were it
-    // to, the JSON itself is a valid payload.
-    zstd::bulk::compress(json, LEVEL).unwrap_or_else(|_| json.to_vec())
+    Compressor::default().compress(json)
+}
+
+/// A zstd context kept for many payloads: a context for level 3 is over a megabyte, so
+/// making one per message costs an allocation of that size each time.
+pub struct Compressor {
+    context: Option<zstd::bulk::Compressor<'static>>,
+}
+
+impl Default for Compressor {
+    fn default() -> Self {
+        Self {
+            context: zstd::bulk::Compressor::new(LEVEL).ok(),
+        }
+    }
+}
+
+impl Compressor {
+    /// One zstd frame of `json` (with its size in the frame header). Compressing from
+    /// memory into memory cannot fail short of allocation failure; were it to, the JSON
+    /// itself is a valid payload.
+    pub fn compress(&mut self, json: &[u8]) -> Vec<u8> {
+        self.context
+            .as_mut()
+            .and_then(|c| c.compress(json).ok())
+            .unwrap_or_else(|| json.to_vec())
+    }
 }
 
 /// The message's JSON, decompressed if need be, never more than `max` bytes (a small

@@ -114,6 +114,8 @@ pub struct Uplink {
     pub keep_alive: Duration,
     /// How telemetry and statistics payloads are encoded (`[uplink] compress`).
     pub encoding: hazgate_wire::payload::Encoding,
+    /// How often the status with health goes out (`[uplink] health_interval`).
+    pub health_interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

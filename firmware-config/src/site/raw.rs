@@ -59,6 +59,9 @@ pub struct RawUplink {
     pub keep_alive: Option<Spanned<Interval>>,
     /// Telemetry and statistics payloads: "zstd" (default) or "none" (plain JSON).
     pub compress: Option<Spanned<RawCompress>>,
+    /// How often the status with health is sent (default 30 s); a metered 4G site may
+    /// send it less often.
+    pub health_interval: Option<Spanned<Interval>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

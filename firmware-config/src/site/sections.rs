@@ -92,6 +92,20 @@ pub(crate) fn resolve_uplink(
         Some(k) => k.get_ref().0,
         None => Duration::from_secs(30),
     };
+    let health_interval = match &u.health_interval {
+        Some(h)
+            if !(Duration::from_secs(10)..=Duration::from_secs(600)).contains(&h.get_ref().0) =>
+        {
+            diag.error(
+                Some(h.span()),
+                format!("{section}.health_interval"),
+                "use 10s ..= 10min: the central side takes a gateway for silent after two intervals without a message",
+            );
+            Duration::from_secs(30)
+        }
+        Some(h) => h.get_ref().0,
+        None => Duration::from_secs(30),
+    };
     Some(Uplink {
         broker,
         prefix,
@@ -106,6 +120,7 @@ pub(crate) fn resolve_uplink(
             Some(super::raw::RawCompress::None) => hazgate_wire::payload::Encoding::Json,
             Some(super::raw::RawCompress::Zstd) | None => hazgate_wire::payload::Encoding::Zstd,
         },
+        health_interval,
     })
 }
 

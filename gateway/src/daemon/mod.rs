@@ -27,8 +27,6 @@ use crate::uplink::{StatusInfo, UplinkSettings};
 const READINGS_QUEUE: usize = 4096;
 /// Messages in flight to the broker.
 pub const WINDOW: usize = 64;
-/// How often the retained status carries fresh health figures.
-pub const HEALTH_INTERVAL: Duration = Duration::from_secs(30);
 
 struct Running {
     stop: watch::Sender<bool>,
@@ -226,6 +224,7 @@ impl Daemon {
             warn!("no [uplink] in the site config: readings are kept in the store until one is configured");
             return;
         };
+        let health_interval = uplink.health_interval;
         let settings = UplinkSettings {
             uplink,
             origin: self.origin.clone(),
@@ -233,7 +232,7 @@ impl Daemon {
             master: self.master.subscribe(),
             state: self.state.clone(),
             window: WINDOW,
-            health_interval: HEALTH_INTERVAL,
+            health_interval,
             seqs: self.seqs.clone(),
             clock: self.clock.clone(),
             pipeline: Some(self.pipeline.command_sink()),

@@ -180,6 +180,7 @@ fn gateway_site(config: &Path, broker: SocketAddr, scratch: &Path) -> Result<Sit
             .uplink
             .as_ref()
             .map_or(hazgate_wire::payload::Encoding::Zstd, |u| u.encoding),
+        health_interval: Duration::from_secs(30),
     });
     site.store.dir = scratch.join("store").join(id);
     // The demo exposes MQTT only; a metrics port could clash with a real gateway.

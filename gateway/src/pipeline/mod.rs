@@ -40,6 +40,9 @@ use crate::store::Lane;
 
 /// Readings per telemetry message: about 60 KB of JSON, well under broker packet limits.
 pub const MAX_BATCH: usize = 500;
+/// How long a telemetry message waits for more device cycles before it is written and
+/// sent: a burst of devices becomes one message, and latency stays a few milliseconds.
+pub const LINGER: Duration = Duration::from_millis(5);
 /// The level of the gateway's own `store_failed` alarm: it must reach people, and as an
 /// equipment alarm it never colours a hazard source or the site.
 const STORE_FAILED_LEVEL: Level = Level::Orange;
@@ -205,19 +208,33 @@ struct Pipeline {
     /// Five-minute statistics of every poll.
     stats: stats::PeriodStats,
     /// Telemetry and statistics payloads: JSON, or compressed.
-    encoding: Encoding,
+    encoder: Encoder,
 }
 
 fn encoding_of(site: &SiteConfig) -> Encoding {
     site.uplink.as_ref().map_or(Encoding::Zstd, |u| u.encoding)
 }
 
-/// A message's payload as the site wants it on the wire (and in the store).
-fn encode(message: Message, encoding: Encoding) -> Vec<u8> {
-    let json = message.to_json();
-    match encoding {
-        Encoding::Json => json,
-        Encoding::Zstd => hazgate_wire::payload::compress(&json),
+/// Telemetry and statistics payloads as the site wants them on the wire (and in the store).
+struct Encoder {
+    encoding: Encoding,
+    zstd: hazgate_wire::payload::Compressor,
+}
+
+impl Encoder {
+    fn new(encoding: Encoding) -> Self {
+        Self {
+            encoding,
+            zstd: Default::default(),
+        }
+    }
+
+    fn encode(&mut self, message: Message) -> Vec<u8> {
+        let json = message.to_json();
+        match self.encoding {
+            Encoding::Json => json,
+            Encoding::Zstd => self.zstd.compress(&json),
+        }
     }
 }
 
@@ -257,7 +274,7 @@ pub fn spawn(
         ack_button: ack_button(&parts.site),
         report: report::ReportFilter::new(&parts.site),
         stats: stats::PeriodStats::default(),
-        encoding: encoding_of(&parts.site),
+        encoder: Encoder::new(encoding_of(&parts.site)),
     };
     let join = tokio::spawn(async move {
         pipeline.run(readings, commands, sync_interval).await;
@@ -328,12 +345,15 @@ impl Pipeline {
                 batch = readings.recv() => match batch {
                     Some(batch) => {
                         self.take(batch).await;
-                        // Whatever else has arrived meanwhile goes in the same message;
-                        // then it is written and sent at once, not at the next sync.
+                        // Devices polled together (a whole bus every second) arrive within
+                        // milliseconds of each other: what comes within LINGER goes in the
+                        // same message, then it is written and sent at once, not at the
+                        // next sync. Alarms were judged on arrival either way.
+                        let until = tokio::time::Instant::now() + LINGER;
                         while self.pending.len() < MAX_BATCH {
-                            match readings.try_recv() {
-                                Ok(batch) => self.take(batch).await,
-                                Err(_) => break,
+                            match tokio::time::timeout_at(until, readings.recv()).await {
+                                Ok(Some(batch)) => self.take(batch).await,
+                                _ => break,
                             }
                         }
                         self.write_pending().await;
@@ -373,7 +393,7 @@ impl Pipeline {
             Command::Reconfigure(site) => {
                 self.ack_button = ack_button(&site);
                 self.report.reconfigure(&site);
-                self.encoding = encoding_of(&site);
+                self.encoder.encoding = encoding_of(&site);
                 let previous = std::mem::take(&mut self.derive);
                 self.derive = Deriver::new(&site, Some(previous));
                 self.alarms = AlarmEngine::new(&site, Some(self.alarms.snapshot()));
@@ -700,13 +720,10 @@ impl Pipeline {
                 (lo.min(r.ts), hi.max(r.ts))
             });
             let seq = self.seqs.take(TopicKind::Telemetry);
-            let payload = encode(
-                Message::Telemetry(Telemetry {
-                    envelope: self.origin.envelope(seq),
-                    readings: chunk.to_vec(),
-                }),
-                self.encoding,
-            );
+            let payload = self.encoder.encode(Message::Telemetry(Telemetry {
+                envelope: self.origin.envelope(seq),
+                readings: chunk.to_vec(),
+            }));
             self.store
                 .append(Lane::Telemetry, TopicKind::Telemetry, seq, range, payload)
                 .await;
@@ -719,15 +736,12 @@ impl Pipeline {
             let to_ts = from_ts + STATS_PERIOD_MS;
             for chunk in points.chunks(MAX_BATCH) {
                 let seq = self.seqs.take(TopicKind::Stats);
-                let payload = encode(
-                    Message::Stats(Stats {
-                        envelope: self.origin.envelope(seq),
-                        from_ts,
-                        to_ts,
-                        points: chunk.to_vec(),
-                    }),
-                    self.encoding,
-                );
+                let payload = self.encoder.encode(Message::Stats(Stats {
+                    envelope: self.origin.envelope(seq),
+                    from_ts,
+                    to_ts,
+                    points: chunk.to_vec(),
+                }));
                 self.store
                     .append(
                         Lane::Telemetry,

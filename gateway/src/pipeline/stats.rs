@@ -67,10 +67,21 @@ impl Acc {
             good: self.good,
             min: some.then_some(self.min),
             max: some.then_some(self.max),
-            // Clamped: rounding of the sum must not put the mean outside min..max.
-            mean: some.then(|| (self.sum / self.numeric as f64).clamp(self.min, self.max)),
+            // Six significant digits, more than any transmitter resolves (and what compresses);
+            // clamped so that rounding never puts the mean outside min..max.
+            mean: some
+                .then(|| significant(self.sum / self.numeric as f64, 6).clamp(self.min, self.max)),
         }
     }
+}
+
+/// `x` rounded to `digits` significant digits.
+fn significant(x: f64, digits: i32) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(digits - 1 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
 }
 
 /// The open periods, by start (ms UTC).
@@ -164,6 +175,8 @@ mod tests {
         let a = &points[0];
         assert_eq!((a.samples, a.good), (4, 3));
         assert_eq!((a.min, a.max, a.mean), (Some(2.0), Some(4.0), Some(3.0)));
+        assert_eq!(super::significant(21.07857142857138, 6), 21.0786);
+        assert_eq!(super::significant(0.000123456789, 6), 0.000123457);
         let b = &points[1];
         assert_eq!((b.samples, b.good, b.min, b.mean), (1, 0, None, None));
         // Too late now: left out, not reported twice.

@@ -76,6 +76,7 @@ impl UplinkSettings {
             config_hash: status.config_hash,
             boot_ts: status.boot_ts,
             clock_ok: self.clock.is_plausible(),
+            health_every_ms: Some(self.health_interval.as_millis() as u64),
             health,
         })
         .to_json()

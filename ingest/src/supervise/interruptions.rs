@@ -80,7 +80,11 @@ impl Watch {
             return Ok(());
         };
         let key = (g.site.to_string(), g.gateway.to_string());
-        let silent = crate::now_ms() - g.last_seen > self.silence_after.as_millis() as i64;
+        // A gateway that sends its health rarely (a metered link) is silent only after two
+        // of its intervals.
+        let allowed =
+            (self.silence_after.as_millis() as i64).max(2 * g.health_every_ms.unwrap_or(0) as i64);
+        let silent = crate::now_ms() - g.last_seen > allowed;
         let known = self
             .open
             .lock()

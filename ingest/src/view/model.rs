@@ -37,6 +37,8 @@ pub struct GatewayView {
     pub state_ts: Option<i64>,
     /// Gateway time of the latest status (ms UTC): where an interruption begins.
     pub status_ts: Option<i64>,
+    /// How often the gateway says it sends its health (ms), if it says.
+    pub health_every_ms: Option<u64>,
     #[serde(skip)]
     announced: i64,
 }
@@ -125,6 +127,9 @@ impl View {
             g.status_ts = Some(g.status_ts.map_or(s.ts, |t| t.max(s.ts)));
             g.clock_ok = Some(s.clock_ok);
             g.version = Some(s.version);
+            if s.health_every_ms.is_some() {
+                g.health_every_ms = s.health_every_ms;
+            }
             if s.health.is_some() || s.state == Presence::Offline {
                 g.health = s.health;
             }
@@ -185,6 +190,7 @@ impl View {
                 alarms: Vec::new(),
                 state_ts: None,
                 status_ts: None,
+                health_every_ms: None,
                 announced: 0,
             });
         if change(g) {
@@ -216,6 +222,7 @@ mod tests {
             config_hash: "h".into(),
             boot_ts: 1,
             clock_ok,
+            health_every_ms: None,
             health: None,
         }
     }

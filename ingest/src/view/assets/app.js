@@ -187,6 +187,9 @@ function connect() {
   // benchmark and for anyone asking why the page was slow.
   window.hazgateTimings = { streamAt: performance.now() };
   const source = new EventSource("/api/events");
+  // A page left for another (kept in the back-forward cache) must not keep its stream: a
+  // browser allows six connections per server, and held streams starve the next page.
+  window.addEventListener("pagehide", () => source.close(), { once: true });
   source.addEventListener("open", () => { window.hazgateTimings.openAt = performance.now(); });
   source.addEventListener("open", () => { link.textContent = t("live"); link.className = "link up"; });
   source.addEventListener("error", () => { link.textContent = t("reconnecting"); link.className = "link down"; });
@@ -543,6 +546,8 @@ async function start() {
     applyI18n(); render(); loadOccurrences(); route();
   });
   window.addEventListener("hashchange", route);
+  // Back from the back-forward cache: the stream was closed on leaving; open it again.
+  window.addEventListener("pageshow", e => { if (e.persisted) connect(); });
   connect();
   loadHistory();
   loadOccurrences();
