@@ -266,7 +266,7 @@ pub fn run(_root: &Path) -> Result<Vec<Table>> {
         format!("{:.0} readings/s", m.readings_per_s),
         format!("{:.1} %", m.cpu_percent),
         format!("{:.1} MiB", m.peak_rss_mib),
-        verdict(m.peak_rss_mib <= 40.0, "peak RSS at most 40 MB"),
+        verdict(m.peak_rss_mib <= 32.0, "peak RSS at most 32 MB"),
     ]);
     drop(r);
 

@@ -28,7 +28,7 @@ broker = "mqtt://127.0.0.1:1883"
 health_interval = "1h"
 "#,
         expect: "use 10s ..= 10min",
-        line: 6,
+        line: 7,
     },
     Case {
         name: "report mode misspelt",
@@ -772,7 +772,7 @@ broker = "mqtts://mqtt.example.org:8883"
 username = "gw-01"
 password = "s3cret-do-not-echo"
 "#,
-        expect: "unknown field `password`, expected one of `broker`, `prefix`, `client_id`, `username`, `password_file`, `password_env`, `ca_file`, `client_cert`, `client_key`, `keep_alive`, `compress`; a password is never written into the config: use `password_file` or `password_env`",
+        expect: "unknown field `password`, expected one of `broker`, `prefix`, `client_id`, `username`, `password_file`, `password_env`, `ca_file`, `client_cert`, `client_key`, `keep_alive`, `compress`, `health_interval`; a password is never written into the config: use `password_file` or `password_env`",
         line: 8,
     },
     Case {
