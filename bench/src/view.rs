@@ -106,6 +106,20 @@ fn open_stream(port: u16) -> Result<(BufReader<std::net::TcpStream>, usize)> {
     }
 }
 
+/// Site `i`'s gateway says its level (and its hazard source's) is `level`.
+fn publish_level(broker: u16, i: usize, seq: usize, level: &str) -> Result<()> {
+    let state = json!({"kind": "state", "v": 1, "site": site_id(i), "gateway": "gw-01", "seq": seq,
+        "ts": now_ms(), "level": level, "hazard_sources": [{"id": "HS-01", "name": "储罐区", "grade": 2, "level": level}],
+        "alarms": []});
+    publish_all(
+        broker,
+        &[(
+            format!("hazard/{}/gw-01/state", site_id(i)),
+            state.to_string().into_bytes(),
+        )],
+    )
+}
+
 pub fn run() -> Result<Table> {
     let dir = tempfile::tempdir()?;
     std::fs::create_dir_all(dir.path().join("mq"))?;
@@ -171,17 +185,8 @@ pub fn run() -> Result<Table> {
     let mut live = Vec::new();
     for n in 0..RUNS {
         let i = n * 11 % SITES;
-        let state = json!({"kind": "state", "v": 1, "site": site_id(i), "gateway": "gw-01", "seq": 2 + n,
-            "ts": now_ms(), "level": "red", "hazard_sources": [{"id": "HS-01", "name": "储罐区", "grade": 2, "level": "red"}],
-            "alarms": []});
         let t = Instant::now();
-        publish_all(
-            broker.port,
-            &[(
-                format!("hazard/{}/gw-01/state", site_id(i)),
-                state.to_string().into_bytes(),
-            )],
-        )?;
+        publish_level(broker.port, i, 2 + n, "red")?;
         let mut line = String::new();
         loop {
             line.clear();
@@ -223,17 +228,8 @@ pub fn run() -> Result<Table> {
     for n in 0..PAGE_RUNS {
         let i = (n * 13 + 5) % SITES;
         let level = ["orange", "yellow"][n % 2];
-        let state = json!({"kind": "state", "v": 1, "site": site_id(i), "gateway": "gw-01", "seq": 100 + n,
-            "ts": now_ms(), "level": level, "hazard_sources": [{"id": "HS-01", "name": "储罐区", "grade": 2, "level": level}],
-            "alarms": []});
         let t = Instant::now();
-        publish_all(
-            broker.port,
-            &[(
-                format!("hazard/{}/gw-01/state", site_id(i)),
-                state.to_string().into_bytes(),
-            )],
-        )?;
+        publish_level(broker.port, i, 100 + n, level)?;
         browser.wait_until(
             &format!(
                 "const r = document.querySelector('tr.gateway[data-site=\"{}\"]'); return r ? r.dataset.level : null;",
