@@ -78,34 +78,20 @@ pub(crate) fn resolve_uplink(
     let client_key = file(&u.client_key, "client_key", diag);
     // MQTT counts keep-alive in whole seconds, at most 65535; under a second the client
     // cannot even be set up.
-    let keep_alive = match &u.keep_alive {
-        Some(k)
-            if !(Duration::from_secs(1)..=Duration::from_secs(65535)).contains(&k.get_ref().0) =>
-        {
-            diag.error(
-                Some(k.span()),
-                format!("{section}.keep_alive"),
-                "use 1s ..= 65535s (MQTT counts whole seconds); e.g. \"30s\"",
-            );
-            Duration::from_secs(30)
-        }
-        Some(k) => k.get_ref().0,
-        None => Duration::from_secs(30),
-    };
-    let health_interval = match &u.health_interval {
-        Some(h)
-            if !(Duration::from_secs(10)..=Duration::from_secs(600)).contains(&h.get_ref().0) =>
-        {
-            diag.error(
-                Some(h.span()),
-                format!("{section}.health_interval"),
-                "use 10s ..= 10min: the central side takes a gateway for silent after two intervals without a message",
-            );
-            Duration::from_secs(30)
-        }
-        Some(h) => h.get_ref().0,
-        None => Duration::from_secs(30),
-    };
+    let keep_alive = bounded(
+        &u.keep_alive,
+        Duration::from_secs(1)..=Duration::from_secs(65535),
+        format!("{section}.keep_alive"),
+        "use 1s ..= 65535s (MQTT counts whole seconds); e.g. \"30s\"",
+        diag,
+    );
+    let health_interval = bounded(
+        &u.health_interval,
+        Duration::from_secs(10)..=Duration::from_secs(600),
+        format!("{section}.health_interval"),
+        "use 10s ..= 10min: the central side takes a gateway for silent after two intervals without a message",
+        diag,
+    );
     Some(Uplink {
         broker,
         prefix,
@@ -122,6 +108,26 @@ pub(crate) fn resolve_uplink(
         },
         health_interval,
     })
+}
+
+/// An interval within `range`; 30 s when absent, or (with an error naming `field`) when
+/// outside it.
+fn bounded(
+    v: &Option<toml::Spanned<crate::serde_types::Interval>>,
+    range: std::ops::RangeInclusive<Duration>,
+    field: String,
+    advice: &str,
+    diag: &mut Diagnostics,
+) -> Duration {
+    const DEFAULT: Duration = Duration::from_secs(30);
+    match v {
+        Some(x) if !range.contains(&x.get_ref().0) => {
+            diag.error(Some(x.span()), field, advice);
+            DEFAULT
+        }
+        Some(x) => x.get_ref().0,
+        None => DEFAULT,
+    }
 }
 
 /// A file the service reads at run time (a CA, a key, a password) must be readable now:

@@ -9,6 +9,7 @@
 //! failing, a linkage output that cannot be written) in the state.
 
 pub mod content;
+mod encode;
 pub mod report;
 pub mod state;
 pub mod stats;
@@ -22,7 +23,6 @@ use tokio::time::MissedTickBehavior;
 use tracing::{error, info};
 
 use firmware_config::SiteConfig;
-use hazgate_wire::payload::Encoding;
 use hazgate_wire::{
     Acknowledgement, Action, ActiveAlarm, AlarmEvent, Condition, EventKind, Level, Message,
     OutputState, Quality, Reading, Reason, Stats, Telemetry, TopicKind, STATS_PERIOD_MS,
@@ -208,34 +208,7 @@ struct Pipeline {
     /// Five-minute statistics of every poll.
     stats: stats::PeriodStats,
     /// Telemetry and statistics payloads: JSON, or compressed.
-    encoder: Encoder,
-}
-
-fn encoding_of(site: &SiteConfig) -> Encoding {
-    site.uplink.as_ref().map_or(Encoding::Zstd, |u| u.encoding)
-}
-
-/// Telemetry and statistics payloads as the site wants them on the wire (and in the store).
-struct Encoder {
-    encoding: Encoding,
-    zstd: hazgate_wire::payload::Compressor,
-}
-
-impl Encoder {
-    fn new(encoding: Encoding) -> Self {
-        Self {
-            encoding,
-            zstd: Default::default(),
-        }
-    }
-
-    fn encode(&mut self, message: Message) -> Vec<u8> {
-        let json = message.to_json();
-        match self.encoding {
-            Encoding::Json => json,
-            Encoding::Zstd => self.zstd.compress(&json),
-        }
-    }
+    encoder: encode::Encoder,
 }
 
 /// Starts the pipeline on `readings`. It ends when that channel closes (polling stopped)
@@ -274,7 +247,7 @@ pub fn spawn(
         ack_button: ack_button(&parts.site),
         report: report::ReportFilter::new(&parts.site),
         stats: stats::PeriodStats::default(),
-        encoder: Encoder::new(encoding_of(&parts.site)),
+        encoder: encode::Encoder::for_site(&parts.site),
     };
     let join = tokio::spawn(async move {
         pipeline.run(readings, commands, sync_interval).await;
@@ -393,7 +366,7 @@ impl Pipeline {
             Command::Reconfigure(site) => {
                 self.ack_button = ack_button(&site);
                 self.report.reconfigure(&site);
-                self.encoder.encoding = encoding_of(&site);
+                self.encoder = encode::Encoder::for_site(&site);
                 let previous = std::mem::take(&mut self.derive);
                 self.derive = Deriver::new(&site, Some(previous));
                 self.alarms = AlarmEngine::new(&site, Some(self.alarms.snapshot()));
