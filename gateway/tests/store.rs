@@ -619,6 +619,8 @@ fn eviction_bounds_the_disk_with_exact_gaps() {
         records: first_kept - 21,
         from_ts: 2100,
         to_ts: (first_kept as i64 - 1) * 100 + 50,
+        stats_only: false,
+        unconfirmed: false,
     };
     assert_eq!(s.pending_gaps(), std::slice::from_ref(&want));
     let st = s.stats();
@@ -635,6 +637,119 @@ fn eviction_bounds_the_disk_with_exact_gaps() {
     drop(s);
     let (s, _) = Store::open(o).unwrap();
     assert!(s.pending_gaps().is_empty());
+}
+
+/// Fills a 1 MiB store with 10 KB telemetry records (topic 1, acquisition time `id * 100`)
+/// and a five-minute statistics record (topic 6) after every tenth.
+fn fill_with_stats(s: &mut Store, polls: std::ops::RangeInclusive<u64>) {
+    let body = vec![0x5au8; 10_000];
+    for i in polls {
+        s.append(
+            Lane::Telemetry,
+            1,
+            i,
+            i as i64 * 100,
+            i as i64 * 100 + 50,
+            &body,
+        )
+        .unwrap();
+        if i % 10 == 0 {
+            s.append(Lane::Telemetry, 6, i / 10, 0, 299_999, &[7u8; 200])
+                .unwrap();
+            s.sync().unwrap();
+        }
+    }
+}
+
+#[test]
+fn evicted_statistics_do_not_stretch_a_gap_over_their_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = Store::open(StoreOptions::new(dir.path(), 1 << 20)).unwrap();
+    fill_with_stats(&mut s, 1..=300);
+    let gaps = s.take_gaps();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    let g = &gaps[0];
+    let first_kept = s.oldest_unacked(Lane::Telemetry).unwrap();
+    // The span is the readings' acquisition times, not the statistics' five minutes.
+    assert_eq!(g.from_ts, 100);
+    assert!(g.to_ts < first_kept.max_ts.max(first_kept.min_ts), "{g:?}");
+    assert!(g.to_ts > 10_000, "{g:?}");
+    assert!(!g.stats_only && !g.unconfirmed);
+    // Seqs are the readings messages' seqs; the statistics lost still count as messages.
+    assert_eq!(g.first_seq, 1);
+    assert_eq!(g.records, g.last_id - g.first_id + 1);
+    assert!(g.records > g.last_seq - g.first_seq + 1);
+}
+
+#[test]
+fn records_evicted_in_flight_are_lost_only_if_never_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = StoreOptions::new(dir.path(), 1 << 20);
+    let (mut s, _) = Store::open(o.clone()).unwrap();
+    // Ids 1 to 12: eleven readings messages and, at id 11, a statistics message.
+    fill_with_stats(&mut s, 1..=11);
+    s.connected();
+    // 1..=5 sent on the first connection, which ends without their acknowledgement.
+    for id in 1..=5 {
+        s.published(Lane::Telemetry, id);
+    }
+    s.connected();
+    // 6..=10 sent on the second, acknowledged only after they were evicted; 11 and 12
+    // sent too, never acknowledged.
+    for id in 6..=12 {
+        s.published(Lane::Telemetry, id);
+    }
+    fill_with_stats(&mut s, 12..=300);
+    let first_kept = s.oldest_unacked(Lane::Telemetry).unwrap().id;
+    assert!(first_kept > 20);
+    for id in 6..=10 {
+        s.ack(Lane::Telemetry, id);
+    }
+    let gaps = s.take_gaps();
+    assert_eq!(gaps.len(), 2, "{gaps:?}");
+    assert!(
+        gaps[0].unconfirmed,
+        "sent on a dead connection: may have arrived"
+    );
+    assert_eq!((gaps[0].first_id, gaps[0].last_id), (1, 5));
+    assert!(!gaps[1].unconfirmed, "never sent: certainly lost");
+    assert_eq!(gaps[1].first_id, 13);
+    assert_eq!(gaps[1].last_id, first_kept - 1);
+    // 11 and 12 still await their acknowledgement, through a crash: at the next start
+    // it can never come, and they are reported unconfirmed.
+    s.sync().unwrap();
+    crash(s);
+    let (mut s, _) = Store::open(o.clone()).unwrap();
+    let gaps = s.take_gaps();
+    assert_eq!(
+        gaps.iter()
+            .map(|g| (g.first_id, g.last_id, g.unconfirmed))
+            .collect::<Vec<_>>(),
+        vec![(11, 11, true), (12, 12, true)]
+    );
+    // Without a crash, a new connection gives up on them the same way.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = Store::open(StoreOptions::new(dir.path(), 1 << 20)).unwrap();
+    fill_with_stats(&mut s, 1..=2);
+    s.connected();
+    s.published(Lane::Telemetry, 1);
+    s.published(Lane::Telemetry, 2);
+    fill_with_stats(&mut s, 3..=300);
+    s.ack(Lane::Telemetry, 2);
+    let certain = s.take_gaps();
+    assert!(
+        certain.iter().all(|g| !g.unconfirmed && g.first_id >= 3),
+        "{certain:?}"
+    );
+    s.connected();
+    let given_up = s.take_gaps();
+    assert_eq!(
+        given_up
+            .iter()
+            .map(|g| (g.first_id, g.last_id, g.unconfirmed))
+            .collect::<Vec<_>>(),
+        vec![(1, 1, true)]
+    );
 }
 
 #[test]

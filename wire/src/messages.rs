@@ -38,6 +38,10 @@ pub struct Gap {
     pub first_seq: u64,
     pub last_seq: u64,
     pub messages: u64,
+    /// The messages had gone to the broker but were never acknowledged: those the
+    /// central side holds arrived, and only the rest are lost.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unconfirmed: bool,
 }
 
 /// Connection state in the retained status message.
@@ -211,6 +215,7 @@ mod tests {
                 first_seq: 3,
                 last_seq: 5,
                 messages: 3,
+                unconfirmed: true,
             }),
             Message::Status(Status {
                 envelope: envelope(1),

@@ -434,6 +434,7 @@ mod tests {
             first_seq: 1,
             last_seq: 1,
             messages: 1,
+            unconfirmed: false,
         };
         assert!(gap(&g).is_err());
     }

@@ -26,6 +26,9 @@ pub struct LaneLog {
     pub watermark: u64,
     /// Acknowledged ids above the watermark (PUBACKs arrive out of order).
     acked: BTreeSet<u64>,
+    /// Ids handed to the broker and not acknowledged yet, with the connection that sent
+    /// them: evicted, they may still have arrived.
+    sent: BTreeMap<u64, u64>,
     pub evicted_records_total: u64,
     pub evicted_bytes_total: u64,
     pub corrupt_records_total: u64,
@@ -34,7 +37,11 @@ pub struct LaneLog {
 /// A segment taken out by eviction, to be deleted once the gap it makes is persisted.
 pub struct Evicted {
     pub segment: Segment,
-    pub gap: Option<Gap>,
+    /// Records never sent, and records sent on an earlier connection without an
+    /// acknowledgement, as gaps (the latter unconfirmed).
+    pub gaps: Vec<Gap>,
+    /// Records sent on the current connection whose acknowledgement may still come.
+    pub awaiting: Vec<Entry>,
 }
 
 impl LaneLog {
@@ -87,6 +94,8 @@ impl LaneLog {
                         records: 0,
                         from_ts: ts,
                         to_ts: crate::clock::wall_ms().max(ts),
+                        stats_only: false,
+                        unconfirmed: false,
                     });
                     continue;
                 }
@@ -126,6 +135,7 @@ impl LaneLog {
             synced_id: prev,
             watermark: ledger.watermark,
             acked: BTreeSet::new(),
+            sent: BTreeMap::new(),
             evicted_records_total: ledger.evicted_records_total,
             evicted_bytes_total: ledger.evicted_bytes_total,
             corrupt_records_total: ledger.corrupt_records_total + rec.corrupt_records,
@@ -247,7 +257,15 @@ impl LaneLog {
             return false;
         }
         self.acked.insert(id);
+        self.sent.remove(&id);
         self.advance()
+    }
+
+    /// Record `id` went to the broker on `connection`.
+    pub fn published(&mut self, id: u64, connection: u64) {
+        if id > self.watermark && id < self.next_id && !self.acked.contains(&id) {
+            self.sent.insert(id, connection);
+        }
     }
 
     /// Moves the watermark over acknowledged records and deletes whole segments below it.
@@ -263,9 +281,14 @@ impl LaneLog {
         if self.watermark == before {
             return false;
         }
-        self.acked = self.acked.split_off(&(self.watermark + 1));
+        self.forget_below_watermark();
         self.drop_acked_segments();
         true
+    }
+
+    fn forget_below_watermark(&mut self) {
+        self.acked = self.acked.split_off(&(self.watermark + 1));
+        self.sent = self.sent.split_off(&(self.watermark + 1));
     }
 
     /// Deletes leading segments whose records are all acknowledged; the head stays (it
@@ -343,42 +366,61 @@ impl LaneLog {
             self.corrupt_records_total += 1;
         }
         self.advance();
-        lost.iter().map(|e| self.gap_of(&[*e])).collect()
-    }
-
-    fn gap_of(&self, lost: &[Entry]) -> Gap {
-        let (first, last) = (lost[0], lost[lost.len() - 1]);
-        Gap {
-            lane: self.lane,
-            first_id: first.id,
-            last_id: last.id,
-            first_seq: first.seq,
-            last_seq: last.seq,
-            records: lost.len() as u64,
-            from_ts: lost.iter().map(|e| e.min_ts).min().unwrap_or(first.min_ts),
-            to_ts: lost.iter().map(|e| e.max_ts).max().unwrap_or(last.max_ts),
-        }
+        lost.iter()
+            .filter_map(|e| Gap::of(self.lane, [e.into()], false))
+            .collect()
     }
 
     /// Takes the oldest segment out (acknowledged or not), moving the watermark past it.
-    /// The caller persists the gap, then deletes the segment.
-    pub fn evict_oldest(&mut self) -> Option<Evicted> {
+    /// The caller persists the gaps, then deletes the segment. Records sent on
+    /// `connection` and not acknowledged yet are returned apart: their acknowledgement
+    /// may still come, and then nothing was lost.
+    pub fn evict_oldest(&mut self, connection: u64) -> Option<Evicted> {
         let segment = self.segments.pop_front()?;
-        let lost: Vec<Entry> = segment
-            .entries
-            .iter()
-            .filter(|e| self.is_unacked(e))
-            .copied()
-            .collect();
+        let mut gaps = Vec::new();
+        let mut awaiting = Vec::new();
+        // Runs of records alike (never sent, or sent before this connection) make one gap.
+        let mut run: Vec<&Entry> = Vec::new();
+        let mut run_unconfirmed = false;
+        let (mut lost, mut lost_bytes) = (0u64, 0u64);
+        for e in segment.entries.iter().filter(|e| self.is_unacked(e)) {
+            lost += 1;
+            lost_bytes += e.size();
+            let unconfirmed = match self.sent.get(&e.id) {
+                Some(c) if *c == connection => {
+                    awaiting.push(*e);
+                    continue;
+                }
+                Some(_) => true,
+                None => false,
+            };
+            if unconfirmed != run_unconfirmed {
+                gaps.extend(Gap::of(
+                    self.lane,
+                    run.drain(..).map(Into::into),
+                    run_unconfirmed,
+                ));
+                run_unconfirmed = unconfirmed;
+            }
+            run.push(e);
+        }
+        gaps.extend(Gap::of(
+            self.lane,
+            run.into_iter().map(Into::into),
+            run_unconfirmed,
+        ));
         if let Some(last) = segment.last_id() {
             self.watermark = self.watermark.max(last);
-            self.acked = self.acked.split_off(&(self.watermark + 1));
+            self.forget_below_watermark();
             self.advance();
         }
-        self.evicted_records_total += lost.len() as u64;
-        self.evicted_bytes_total += lost.iter().map(Entry::size).sum::<u64>();
-        let gap = (!lost.is_empty()).then(|| self.gap_of(&lost));
-        Some(Evicted { segment, gap })
+        self.evicted_records_total += lost;
+        self.evicted_bytes_total += lost_bytes;
+        Some(Evicted {
+            segment,
+            gaps,
+            awaiting,
+        })
     }
 
     /// The oldest record not yet acknowledged (synced or not).

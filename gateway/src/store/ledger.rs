@@ -33,6 +33,10 @@ pub struct Ledger {
     pub lanes: [LaneLedger; 2],
     pub max_seq_by_topic: BTreeMap<u8, u64>,
     pub gaps: Vec<Gap>,
+    /// Records evicted while awaiting the broker's acknowledgement (unconfirmed gaps
+    /// unless it comes).
+    #[serde(default)]
+    pub awaiting: Vec<Gap>,
 }
 
 /// How the ledger was found on start.

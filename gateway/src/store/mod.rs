@@ -20,6 +20,7 @@
 //! see the `store` section of BENCHMARKS.md.
 
 mod error;
+mod gap;
 pub mod held;
 mod lane;
 mod ledger;
@@ -35,6 +36,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
+pub use gap::{Gap, Lost};
 pub use ledger::LedgerState;
 pub use record::{HEADER_LEN, MAX_PAYLOAD};
 
@@ -128,20 +130,6 @@ pub struct RecordInfo {
     pub len: u32,
 }
 
-/// Records lost before delivery (evicted when full, or unreadable): which ids and seqs,
-/// and the time range of their readings, for the central side to report exactly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Gap {
-    pub lane: Lane,
-    pub first_id: u64,
-    pub last_id: u64,
-    pub first_seq: u64,
-    pub last_seq: u64,
-    pub records: u64,
-    pub from_ts: i64,
-    pub to_ts: i64,
-}
-
 /// What opening found in one lane.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LaneRecovery {
@@ -214,6 +202,12 @@ pub struct Store {
     lanes: [LaneLog; 2],
     max_seq_by_topic: BTreeMap<u8, u64>,
     gaps: Vec<Gap>,
+    /// Evicted records sent on the current connection, one gap each, that become gaps
+    /// unless their acknowledgement comes before the connection ends.
+    awaiting: Vec<Gap>,
+    /// Counts connections to the broker: what was sent on an earlier one and never
+    /// acknowledged will not be acknowledged any more.
+    connection: u64,
     /// The watermark moved: written lazily (`LEDGER_EVERY`).
     ledger_dirty: bool,
     /// Gaps or counters changed: written at the next sync.
@@ -268,15 +262,21 @@ impl Store {
                 records: 0,
                 from_ts: to_ts,
                 to_ts,
+                stats_only: false,
+                unconfirmed: false,
             });
         }
+        // Records awaiting an acknowledgement when the gateway stopped will never get it.
         let mut gaps = ledger.gaps;
+        gaps.extend(ledger.awaiting);
         gaps.extend(doubts);
         let mut store = Store {
             opts,
             lanes,
             max_seq_by_topic: max_seq,
             gaps,
+            awaiting: Vec::new(),
+            connection: 0,
             ledger_dirty: true,
             ledger_urgent: true,
             ledger_written: Instant::now(),
@@ -348,7 +348,7 @@ impl Store {
                     .is_some_and(|free| free < store.opts.min_free.saturating_add(incoming))
         };
         while self.total_bytes() + incoming > self.opts.max_size || short_of_space(self) {
-            match self.lanes[Lane::Telemetry.index()].evict_oldest() {
+            match self.lanes[Lane::Telemetry.index()].evict_oldest(self.connection) {
                 Some(e) => evicted.push(e),
                 None => break,
             }
@@ -358,9 +358,14 @@ impl Store {
         }
         let mut segments = Vec::with_capacity(evicted.len());
         for e in evicted {
-            if let Some(g) = e.gap {
+            for g in e.gaps {
                 self.push_gap(g);
             }
+            self.awaiting.extend(
+                e.awaiting
+                    .iter()
+                    .filter_map(|a| Gap::of(Lane::Telemetry, [a.into()], true)),
+            );
             segments.push(e.segment);
         }
         self.ledger_urgent = true;
@@ -372,20 +377,11 @@ impl Store {
         }
     }
 
-    /// Queues a gap, merged with the previous one when the ids follow on, so a long
-    /// outage makes one gap rather than one per segment.
+    /// Queues a gap, merged with the previous one when it follows on.
     fn push_gap(&mut self, g: Gap) {
-        if let Some(last) = self.gaps.last_mut() {
-            if last.lane == g.lane && last.last_id + 1 == g.first_id {
-                last.last_id = g.last_id;
-                last.last_seq = g.last_seq;
-                last.records += g.records;
-                last.from_ts = last.from_ts.min(g.from_ts);
-                last.to_ts = last.to_ts.max(g.to_ts);
-                return;
-            }
+        if !self.gaps.last_mut().is_some_and(|last| last.absorb(&g)) {
+            self.gaps.push(g);
         }
-        self.gaps.push(g);
     }
 
     /// Flushes and fdatasyncs telemetry, and writes the ledger if gaps changed or the
@@ -424,6 +420,7 @@ impl Store {
             lanes: [self.lanes[0].ledger(), self.lanes[1].ledger()],
             max_seq_by_topic: self.max_seq_by_topic.clone(),
             gaps: self.gaps.clone(),
+            awaiting: self.awaiting.clone(),
         };
         ledger::save(&self.opts.dir, &l)?;
         self.ledger_dirty = false;
@@ -458,11 +455,34 @@ impl Store {
     /// unknown or repeated ids are ignored. The watermark reaches the ledger at most a
     /// second later (here or at a sync; errors of a write here surface at the next sync).
     pub fn ack(&mut self, lane: Lane, id: u64) {
-        if self.lanes[lane.index()].ack(id) {
+        let awaited = self
+            .awaiting
+            .iter()
+            .position(|g| g.lane == lane && g.first_id == id);
+        if let Some(i) = awaited {
+            // Evicted while in flight, and delivered after all.
+            self.awaiting.remove(i);
+            self.ledger_urgent = true;
+        } else if self.lanes[lane.index()].ack(id) {
             self.ledger_dirty = true;
             if self.ledger_written.elapsed() >= LEDGER_EVERY {
                 let _ = self.save_ledger();
             }
+        }
+    }
+
+    /// Record `id` of `lane` went to the broker on the current connection.
+    pub fn published(&mut self, lane: Lane, id: u64) {
+        self.lanes[lane.index()].published(id, self.connection);
+    }
+
+    /// A new connection to the broker: records evicted while awaiting an acknowledgement
+    /// on the last one will not get it, and are reported as unconfirmed gaps.
+    pub fn connected(&mut self) {
+        self.connection += 1;
+        for g in std::mem::take(&mut self.awaiting) {
+            self.push_gap(g);
+            self.ledger_urgent = true;
         }
     }
 

@@ -60,6 +60,13 @@ pub enum Command {
         place: Place,
         id: u64,
     },
+    /// A record went to the broker (its acknowledgement may still come if it is evicted).
+    Published {
+        place: Place,
+        id: u64,
+    },
+    /// A new connection to the broker: nothing sent on the last one is awaited any more.
+    Connected,
     /// The id the next record of a lane will get: where "live" starts after a reconnect.
     NextId {
         lane: Lane,
@@ -140,6 +147,14 @@ impl StoreHandle {
 
     pub async fn ack(&self, place: Place, id: u64) {
         let _ = self.tx.send(Command::Ack { place, id }).await;
+    }
+
+    pub async fn published(&self, place: Place, id: u64) {
+        let _ = self.tx.send(Command::Published { place, id }).await;
+    }
+
+    pub async fn connected(&self) {
+        let _ = self.tx.send(Command::Connected).await;
     }
 
     pub async fn next_id(&self, lane: Lane) -> Result<u64, StoreError> {
@@ -301,6 +316,21 @@ impl StoreTask {
                     }
                 }
             },
+            Command::Published {
+                place: Place::Disk(lane),
+                id,
+            } => {
+                if let Some(store) = &mut self.store {
+                    store.published(lane, id);
+                }
+            }
+            // Memory keeps a record until it is acknowledged; nothing to track there.
+            Command::Published { .. } => {}
+            Command::Connected => {
+                if let Some(store) = &mut self.store {
+                    store.connected();
+                }
+            }
             Command::NextId { lane, reply } => {
                 let _ = reply.send(self.store.as_ref().map_or(1, |s| s.next_id(lane)));
             }
@@ -342,13 +372,16 @@ impl StoreTask {
     fn hold(&mut self, lane: Lane, record: Record) {
         let pushed_out = self.held[index(lane)].push(record);
         match lane {
-            Lane::Telemetry if !pushed_out.is_empty() => {
-                let gap = gap_of(&pushed_out);
-                warn!(
-                    messages = gap.records,
-                    "telemetry held in memory exceeds its budget: the oldest becomes a data gap"
-                );
-                self.report_gap_held(gap);
+            Lane::Telemetry => {
+                if let Some(gap) =
+                    Gap::of(Lane::Telemetry, pushed_out.iter().map(Into::into), false)
+                {
+                    warn!(
+                        messages = gap.records,
+                        "telemetry held in memory exceeds its budget: the oldest becomes a data gap"
+                    );
+                    self.report_gap_held(gap);
+                }
             }
             Lane::Alarm => {
                 for r in pushed_out {
@@ -359,7 +392,6 @@ impl StoreTask {
                     );
                 }
             }
-            Lane::Telemetry => {}
         }
         self.update_held_metrics();
     }
@@ -379,6 +411,7 @@ impl StoreTask {
             first_seq: gap.first_seq,
             last_seq: gap.last_seq,
             messages: gap.records,
+            unconfirmed: gap.unconfirmed,
         })
         .to_json();
         Record {
@@ -556,19 +589,5 @@ impl StoreTask {
             .unwrap_or(0);
         m.store_oldest_unsent_age_ms.store(age, Ordering::Relaxed);
         self.update_held_metrics();
-    }
-}
-
-/// The gap that telemetry records pushed out of memory leave.
-fn gap_of(records: &[Record]) -> Gap {
-    Gap {
-        lane: Lane::Telemetry,
-        first_id: records.first().map_or(0, |r| r.id),
-        last_id: records.last().map_or(0, |r| r.id),
-        first_seq: records.iter().map(|r| r.seq).min().unwrap_or(0),
-        last_seq: records.iter().map(|r| r.seq).max().unwrap_or(0),
-        records: records.len() as u64,
-        from_ts: records.iter().map(|r| r.min_ts).min().unwrap_or(0),
-        to_ts: records.iter().map(|r| r.max_ts).max().unwrap_or(0),
     }
 }

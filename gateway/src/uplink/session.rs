@@ -240,6 +240,7 @@ impl Session {
         metrics: &Metrics,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), UplinkError> {
+        store.connected().await;
         let live_from = store.next_id(Lane::Telemetry).await?;
         let mut queues = Queues {
             alarms: Queue::new(Place::Disk(Lane::Alarm), None, None),
@@ -354,6 +355,7 @@ impl Session {
                 .publish(topic, QoS::AtLeastOnce, kind.retained(), record.payload)
                 .await
                 .map_err(|e| UplinkError::Broker(format!("the connection's queue closed: {e}")))?;
+            store.published(place, record.id).await;
             if class == Class::Backlog {
                 state.backlog_inflight += 1;
             }

@@ -129,11 +129,15 @@ pub fn gap(buf: &mut Vec<u8>, g: &Gap) -> usize {
     buf.extend_from_slice(GAP.as_bytes());
     tag(buf, "site", &g.envelope.site);
     tag(buf, "gateway", &g.envelope.gateway);
-    let _ = writeln!(
+    let _ = write!(
         buf,
-        " to_ts={}i,first_seq={}i,last_seq={}i,messages={}i {}",
-        g.to_ts, g.first_seq, g.last_seq, g.messages, g.from_ts
+        " to_ts={}i,first_seq={}i,last_seq={}i,messages={}i",
+        g.to_ts, g.first_seq, g.last_seq, g.messages
     );
+    if g.unconfirmed {
+        buf.extend_from_slice(b",unconfirmed=1i");
+    }
+    let _ = writeln!(buf, " {}", g.from_ts);
     1
 }
 
@@ -282,12 +286,26 @@ mod tests {
                 first_seq: 3,
                 last_seq: 4,
                 messages: 2,
+                unconfirmed: false,
+            },
+        );
+        gap(
+            &mut buf,
+            &Gap {
+                envelope: envelope(),
+                from_ts: 30,
+                to_ts: 40,
+                first_seq: 5,
+                last_seq: 5,
+                messages: 1,
+                unconfirmed: true,
             },
         );
         assert_eq!(
             String::from_utf8(buf).unwrap(),
             "alarm,site=HB-1,gateway=gw-01,device=GD-101,point=CH1,hazard_source=HS-01,condition=comm_loss,event=raise,level=red,label=二级\\ 报警 level_code=4i,seq=9i,value=52,limit=50 5\n\
-             gap,site=HB-1,gateway=gw-01 to_ts=20i,first_seq=3i,last_seq=4i,messages=2i 10\n"
+             gap,site=HB-1,gateway=gw-01 to_ts=20i,first_seq=3i,last_seq=4i,messages=2i 10\n\
+             gap,site=HB-1,gateway=gw-01 to_ts=40i,first_seq=5i,last_seq=5i,messages=1i,unconfirmed=1i 30\n"
         );
     }
 
