@@ -62,7 +62,7 @@ pub struct DeviceSim {
     pub id: String,
     pub unit: u8,
     pub bus: usize,
-    pub points: Vec<Point>,
+    pub points: std::sync::Arc<[Point]>,
     /// Points in the order they are encoded: helpers (decimals, units, status) first, so a
     /// value is always encoded with the decimals currently served.
     order: Vec<usize>,
@@ -73,7 +73,7 @@ impl DeviceSim {
     pub fn new(device: &Device, seed: u64) -> Self {
         let points = device.points.clone();
         let mut helper = vec![false; points.len()];
-        for p in &points {
+        for p in points.iter() {
             for r in [&p.decimals_from, &p.unit_from, &p.status_from]
                 .into_iter()
                 .flatten()

@@ -20,7 +20,8 @@ use resolve::{resolve_points, Tables};
 /// A profile read from its file, kept raw as well so a site can override its points.
 #[derive(Debug)]
 pub struct LoadedProfile {
-    pub profile: Profile,
+    /// Shared by every device of this model.
+    pub profile: std::sync::Arc<Profile>,
     pub raw_points: Vec<raw::RawPoint>,
     pub source: SourceText,
 }
@@ -108,11 +109,11 @@ pub fn parse_profile(
         max_bits,
         unit_codes,
         status_tables,
-        points,
+        points: points.into(),
     };
     diag.finish(())?;
     Ok(LoadedProfile {
-        profile,
+        profile: std::sync::Arc::new(profile),
         raw_points: raw.points,
         source,
     })

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::codec::{DataType, WordOrder};
 
@@ -227,7 +228,9 @@ pub struct Profile {
     pub max_bits: u16,
     pub unit_codes: BTreeMap<u16, String>,
     pub status_tables: BTreeMap<String, StatusTable>,
-    pub points: Vec<Point>,
+    /// Shared, not copied, by the devices that use them unchanged: a site of many devices
+    /// of one model holds them once.
+    pub points: Arc<[Point]>,
 }
 
 impl Profile {

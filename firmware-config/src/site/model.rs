@@ -282,6 +282,7 @@ pub struct Device {
     pub max_bits: u16,
     /// Cap on unused registers one read may bridge (0: never read unmapped registers).
     pub max_gap: u16,
-    /// The profile's points with the site's overrides applied.
-    pub points: Vec<Point>,
+    /// The profile's points with the site's overrides applied (the profile's own,
+    /// shared, when the site changes none).
+    pub points: Arc<[Point]>,
 }

@@ -352,7 +352,7 @@ pub fn parse_site(source: &SourceText) -> Result<SiteConfig, ConfigErrors> {
             name: d.name.clone(),
             bus,
             unit,
-            profile: Arc::new(profile.clone()),
+            profile: Arc::clone(profile),
             hazard_source,
             poll,
             poll_in_alarm,
@@ -519,7 +519,7 @@ fn device_points(
     d: &RawDevice,
     label: &str,
     diag: &mut Diagnostics,
-) -> Vec<crate::profile::Point> {
+) -> Arc<[crate::profile::Point]> {
     let mut raws: Vec<RawPoint> = loaded.raw_points.clone();
     let at: Range<usize> = d.id.span();
     let mut overridden = false;
@@ -573,7 +573,7 @@ fn device_points(
         }
     }
     if !overridden {
-        return loaded.profile.points.clone();
+        return Arc::clone(&loaded.profile.points);
     }
     // The untouched points' spans are offsets into the profile's text; an error about them
     // (an override moved a point onto one) is reported at the device in the site file.
@@ -583,7 +583,7 @@ fn device_points(
     let tables = Tables {
         status: &loaded.profile.status_tables,
     };
-    resolve_points(&raws, &tables, diag, &format!("{label}.points"))
+    resolve_points(&raws, &tables, diag, &format!("{label}.points")).into()
 }
 
 fn limit(v: &Option<toml::Spanned<i64>>, max: u16, field: &str, diag: &mut Diagnostics) -> u16 {
