@@ -10,6 +10,7 @@
 
 pub mod content;
 mod encode;
+mod point_map;
 pub mod report;
 pub mod state;
 pub mod stats;

@@ -4,14 +4,11 @@
 //! point's integrity period has passed since it was last published (the proof that a
 //! quiet point is alive).
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use firmware_config::profile::report::Report;
 use firmware_config::SiteConfig;
 use hazgate_wire::{Quality, Reading, Value};
 
-type PointKey = (Arc<str>, Arc<str>);
+use super::point_map::PointMap;
 
 /// What was last published of a point: enough to judge the next reading, nothing more.
 #[derive(Debug)]
@@ -24,16 +21,20 @@ struct Published {
     at: i64,
 }
 
+#[derive(Debug)]
+struct Slot {
+    report: Report,
+    last: Option<Published>,
+}
+
 pub struct ReportFilter {
-    policy: HashMap<PointKey, Report>,
-    last: HashMap<PointKey, Published>,
+    points: PointMap<Slot>,
 }
 
 impl ReportFilter {
     pub fn new(site: &SiteConfig) -> ReportFilter {
         let mut f = ReportFilter {
-            policy: HashMap::new(),
-            last: HashMap::new(),
+            points: PointMap::default(),
         };
         f.reconfigure(site);
         f
@@ -41,58 +42,71 @@ impl ReportFilter {
 
     /// New settings; what was last published stays the reference.
     pub fn reconfigure(&mut self, site: &SiteConfig) {
-        self.policy.clear();
+        let mut next = PointMap::default();
+        let mut keep = |device: &str, point: &str, report: Report| {
+            let last = self
+                .points
+                .get_mut(device, point)
+                .and_then(|s| s.last.take());
+            next.slot(device, point, || Slot { report, last });
+        };
         for d in &site.devices {
             for p in d.points.iter().filter(|p| p.publish) {
-                self.policy
-                    .insert((d.id.as_str().into(), p.id.as_str().into()), p.report);
+                keep(&d.id, &p.id, p.report);
             }
         }
         for x in &site.derived {
-            self.policy.insert(
-                (
-                    site.devices[x.device].id.as_str().into(),
-                    x.id.as_str().into(),
-                ),
-                x.report,
-            );
+            keep(&site.devices[x.device].id, &x.id, x.report);
         }
-        let policy = &self.policy;
-        self.last.retain(|k, _| policy.contains_key(k));
+        self.points = next;
     }
 
     /// Keeps the readings to publish; `clock` is the acquisition's monotonic ms.
     pub fn retain(&mut self, clock: i64, readings: &mut Vec<Reading>) {
-        readings.retain(|r| self.publish(clock, r));
-    }
-
-    fn publish(&mut self, clock: i64, r: &Reading) -> bool {
-        let key = (r.device.clone(), r.point.clone());
-        let report = self.policy.get(&key).copied().unwrap_or(Report::EveryPoll);
-        let (deadband, every) = match report {
-            Report::EveryPoll => return true,
-            Report::Exception { deadband, every } => (deadband, every.as_millis() as i64),
-        };
-        let now = Published {
-            value: r.value.clone(),
-            quality: quality_of(&r.quality),
-            flags: r.flags.iter().fold(0, |m, f| m | f.bit()),
-            at: clock,
-        };
-        let send = match self.last.get(&key) {
-            None => true,
-            Some(last) => {
-                clock - last.at >= every
-                    || last.quality != now.quality
-                    || last.flags != now.flags
-                    || moved(&last.value, &now.value, deadband)
+        // A batch is one device's poll: the device is found once per run of its readings.
+        let mut keep = Vec::with_capacity(readings.len());
+        for run in readings.chunk_by(|a, b| a.device == b.device) {
+            let mut points = self.points.device_mut(&run[0].device);
+            for r in run {
+                let slot = points.as_deref_mut().and_then(|p| p.get_mut(&r.point));
+                keep.push(publish(slot, clock, r));
             }
-        };
-        if send {
-            self.last.insert(key, now);
         }
-        send
+        let mut keep = keep.into_iter();
+        readings.retain(|_| keep.next().unwrap_or(true));
     }
+}
+
+/// Whether a reading goes out, given its point's slot.
+fn publish(slot: Option<&mut Slot>, clock: i64, r: &Reading) -> bool {
+    // A point the site does not list (cannot happen after a reload settles) goes out.
+    let Some(slot) = slot else {
+        return true;
+    };
+    let (deadband, every) = match slot.report {
+        Report::EveryPoll => return true,
+        Report::Exception { deadband, every } => (deadband, every.as_millis() as i64),
+    };
+    let quality = quality_of(&r.quality);
+    let flags = r.flags.iter().fold(0, |m, f| m | f.bit());
+    let send = match &slot.last {
+        None => true,
+        Some(last) => {
+            clock - last.at >= every
+                || last.quality != quality
+                || last.flags != flags
+                || moved(&last.value, &r.value, deadband)
+        }
+    };
+    if send {
+        slot.last = Some(Published {
+            value: r.value.clone(),
+            quality,
+            flags,
+            at: clock,
+        });
+    }
+    send
 }
 
 fn quality_of(q: &Quality) -> (u8, Option<hazgate_wire::Reason>) {

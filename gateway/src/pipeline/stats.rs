@@ -4,15 +4,15 @@
 //! one that arrives later still (a stalled pipeline, a wall clock stepped back) is left
 //! out rather than sent as a second, partial statistic of a period already reported.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hazgate_wire::{PointStats, Quality, Reading, Value, STATS_PERIOD_MS};
 
+use super::point_map::PointMap;
+
 /// How long after its end a period still takes readings.
 pub const GRACE_MS: i64 = 10_000;
-
-type PointKey = (Arc<str>, Arc<str>);
 
 #[derive(Debug)]
 struct Acc {
@@ -40,8 +40,11 @@ impl Acc {
 
     fn add(&mut self, r: &Reading) {
         self.samples = self.samples.saturating_add(1);
-        if r.unit.is_some() {
-            self.unit.clone_from(&r.unit);
+        // The unit read from the device may change; the same one is not copied again.
+        if let Some(u) = &r.unit {
+            if !self.unit.as_ref().is_some_and(|s| Arc::ptr_eq(s, u)) {
+                self.unit = Some(Arc::clone(u));
+            }
         }
         if r.quality != Quality::Good {
             return;
@@ -57,7 +60,7 @@ impl Acc {
         }
     }
 
-    fn finish(self, (device, point): PointKey) -> PointStats {
+    fn finish(self, device: Arc<str>, point: Arc<str>) -> PointStats {
         let some = self.numeric > 0;
         PointStats {
             device,
@@ -75,6 +78,10 @@ impl Acc {
     }
 }
 
+fn period(r: &Reading) -> i64 {
+    r.ts.div_euclid(STATS_PERIOD_MS) * STATS_PERIOD_MS
+}
+
 /// `x` rounded to `digits` significant digits.
 fn significant(x: f64, digits: i32) -> f64 {
     if x == 0.0 || !x.is_finite() {
@@ -87,7 +94,7 @@ fn significant(x: f64, digits: i32) -> f64 {
 /// The open periods, by start (ms UTC).
 #[derive(Debug, Default)]
 pub struct PeriodStats {
-    open: BTreeMap<i64, HashMap<PointKey, Acc>>,
+    open: BTreeMap<i64, PointMap<Acc>>,
     /// Periods up to this start are reported; later readings for them are left out.
     closed_through: Option<i64>,
     /// Readings left out because their period was already reported.
@@ -96,18 +103,18 @@ pub struct PeriodStats {
 
 impl PeriodStats {
     pub fn add(&mut self, readings: &[Reading]) {
-        for r in readings {
-            let period = r.ts.div_euclid(STATS_PERIOD_MS) * STATS_PERIOD_MS;
+        // A batch is one device's poll: one period and one device to find, mostly.
+        let same = |a: &Reading, b: &Reading| a.device == b.device && period(a) == period(b);
+        for run in readings.chunk_by(same) {
+            let period = period(&run[0]);
             if self.closed_through.is_some_and(|c| period <= c) {
-                self.late += 1;
+                self.late += run.len() as u64;
                 continue;
             }
-            self.open
-                .entry(period)
-                .or_default()
-                .entry((r.device.clone(), r.point.clone()))
-                .or_insert_with(Acc::new)
-                .add(r);
+            let points = self.open.entry(period).or_default().device(&run[0].device);
+            for r in run {
+                points.slot(&r.point, Acc::new).add(r);
+            }
         }
     }
 
@@ -121,7 +128,10 @@ impl PeriodStats {
             }
             let points = entry.remove();
             self.closed_through = Some(start);
-            let mut list: Vec<PointStats> = points.into_iter().map(|(k, a)| a.finish(k)).collect();
+            let mut list: Vec<PointStats> = points
+                .into_entries()
+                .map(|(d, p, a)| a.finish(d, p))
+                .collect();
             list.sort_by(|a, b| (&a.device, &a.point).cmp(&(&b.device, &b.point)));
             out.push((start, list));
         }
