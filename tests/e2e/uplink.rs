@@ -162,19 +162,25 @@ report = {{ deadband = 1.0, every = "4s" }}
         values(m).contains(&20.0)
     })
     .unwrap();
-    // Every telemetry message so far came compressed and validates once decoded.
-    for m in sub
-        .snapshot()
+    // Every telemetry message so far came compressed (unless zstd would not shrink it: a
+    // message of a reading or two goes as JSON) and validates once decoded.
+    let all = sub.snapshot();
+    let telemetry: Vec<_> = all
         .iter()
         .filter(|m| m.topic.ends_with("/telemetry"))
-    {
-        assert_eq!(
-            m.encoding,
-            Encoding::Zstd,
-            "telemetry is compressed by default"
+        .collect();
+    for m in &telemetry {
+        assert!(
+            m.encoding == Encoding::Zstd
+                || hazgate_wire::payload::compress(&m.payload) == m.payload,
+            "telemetry is compressed by default when that saves bytes"
         );
         schemas.validate(&m.json()).unwrap();
     }
+    assert!(
+        telemetry.iter().any(|m| m.encoding == Encoding::Zstd),
+        "a poll of several points is compressed"
+    );
     // Within the deadband: not published.
     sim.set("TT-401", "TEMPERATURE", 20.9).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
@@ -217,7 +223,10 @@ report = {{ deadband = 1.0, every = "4s" }}
         })
         .unwrap();
     let stats = all.iter().find(|x| x.topic.ends_with("/stats")).unwrap();
-    assert_eq!(stats.encoding, Encoding::Zstd);
+    assert!(
+        stats.encoding == Encoding::Zstd
+            || hazgate_wire::payload::compress(&stats.payload) == stats.payload
+    );
     let v = stats.json();
     schemas.validate(&v).unwrap();
     let housing = v["points"]

@@ -55,14 +55,15 @@ impl Default for Compressor {
 }
 
 impl Compressor {
-    /// One zstd frame of `json` (with its size in the frame header). Compressing from
-    /// memory into memory cannot fail short of allocation failure; were it to, the JSON
-    /// itself is a valid payload.
+    /// One zstd frame of `json` (with its size in the frame header), or the JSON itself
+    /// when the frame would not be smaller (a message of one or two readings): payloads
+    /// say what they are, so a subscriber reads either. Compressing from memory into
+    /// memory cannot fail short of allocation failure; were it to, the JSON is sent too.
     pub fn compress(&mut self, json: &[u8]) -> Vec<u8> {
-        self.context
-            .as_mut()
-            .and_then(|c| c.compress(json).ok())
-            .unwrap_or_else(|| json.to_vec())
+        match self.context.as_mut().and_then(|c| c.compress(json).ok()) {
+            Some(frame) if frame.len() < json.len() => frame,
+            _ => json.to_vec(),
+        }
     }
 }
 
@@ -100,6 +101,13 @@ mod tests {
         assert!(z.len() < json.len() / 4, "{} of {}", z.len(), json.len());
         assert_eq!(decode(&z, 1 << 20).unwrap(), &json[..]);
         assert_eq!(decode(&json, 1 << 20).unwrap(), &json[..]);
+    }
+
+    #[test]
+    fn what_zstd_cannot_shrink_stays_json() {
+        let json = br#"{"kind":"telemetry","v":1,"readings":[]}"#;
+        assert_eq!(compress(json), json);
+        assert_eq!(Encoding::of(&compress(json)), Encoding::Json);
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! deadband since the last published value, when its quality or flags change, or when the
 //! point's integrity period has passed since it was last published (the proof that a
 //! quiet point is alive).
+//!
+//! When a device's poll sends anything, its points more than half-way through their
+//! integrity period ride along: their reports then fall due together, one message per
+//! device and period rather than one per point, which on a metered link is most of the
+//! bytes of a quiet site.
 
 use firmware_config::profile::report::Report;
 use firmware_config::SiteConfig;
@@ -67,46 +72,82 @@ impl ReportFilter {
         let mut keep = Vec::with_capacity(readings.len());
         for run in readings.chunk_by(|a, b| a.device == b.device) {
             let mut points = self.points.device_mut(&run[0].device);
+            let first = keep.len();
             for r in run {
                 let slot = points.as_deref_mut().and_then(|p| p.get_mut(&r.point));
-                keep.push(publish(slot, clock, r));
+                keep.push(judge(slot, clock, r));
+            }
+            if !keep[first..].contains(&Verdict::Send) {
+                continue;
+            }
+            for (r, v) in run.iter().zip(&mut keep[first..]) {
+                if *v == Verdict::RideAlong {
+                    if let Some(slot) = points.as_deref_mut().and_then(|p| p.get_mut(&r.point)) {
+                        slot.last = Some(Published::of(r, clock));
+                    }
+                    *v = Verdict::Send;
+                }
             }
         }
         let mut keep = keep.into_iter();
-        readings.retain(|_| keep.next().unwrap_or(true));
+        readings.retain(|_| keep.next().is_none_or(|v| v == Verdict::Send));
     }
 }
 
-/// Whether a reading goes out, given its point's slot.
-fn publish(slot: Option<&mut Slot>, clock: i64, r: &Reading) -> bool {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Send,
+    /// Not due, but past half its integrity period: sent if its device sends anyway.
+    RideAlong,
+    Hold,
+}
+
+impl Published {
+    fn of(r: &Reading, clock: i64) -> Published {
+        Published {
+            value: r.value.clone(),
+            quality: quality_of(&r.quality),
+            flags: flags_of(r),
+            at: clock,
+        }
+    }
+}
+
+fn flags_of(r: &Reading) -> u32 {
+    r.flags.iter().fold(0, |m, f| m | f.bit())
+}
+
+/// Whether a reading goes out, given its point's slot (which records it if so).
+fn judge(slot: Option<&mut Slot>, clock: i64, r: &Reading) -> Verdict {
     // A point the site does not list (cannot happen after a reload settles) goes out.
     let Some(slot) = slot else {
-        return true;
+        return Verdict::Send;
     };
     let (deadband, every) = match slot.report {
-        Report::EveryPoll => return true,
+        Report::EveryPoll => return Verdict::Send,
         Report::Exception { deadband, every } => (deadband, every.as_millis() as i64),
     };
-    let quality = quality_of(&r.quality);
-    let flags = r.flags.iter().fold(0, |m, f| m | f.bit());
-    let send = match &slot.last {
-        None => true,
+    let verdict = match &slot.last {
+        None => Verdict::Send,
         Some(last) => {
-            clock - last.at >= every
-                || last.quality != quality
-                || last.flags != flags
+            let age = clock - last.at;
+            if age >= every
+                || last.quality != quality_of(&r.quality)
+                || last.flags != flags_of(r)
                 || moved(&last.value, &r.value, deadband)
+            {
+                Verdict::Send
+            } else if age >= every / 2 {
+                Verdict::RideAlong
+            } else {
+                Verdict::Hold
+            }
         }
     };
-    if send {
-        slot.last = Some(Published {
-            value: r.value.clone(),
-            quality,
-            flags,
-            at: clock,
-        });
+    if verdict == Verdict::Send {
+        slot.last = Some(Published::of(r, clock));
     }
-    send
+    verdict
 }
 
 fn quality_of(q: &Quality) -> (u8, Option<hazgate_wire::Reason>) {
@@ -194,6 +235,30 @@ mod tests {
         other.point = "CH2".into();
         assert!(sent(&mut f, 0, other.clone()));
         assert!(!sent(&mut f, 1000, other));
+    }
+
+    #[test]
+    fn a_device_sending_anyway_takes_its_points_past_half_their_period_along() {
+        let mut f = ReportFilter::new(&site("{ deadband = 0.5, every = \"1min\" }"));
+        let batch = |ch1: f64, ch2: f64| {
+            let mut other = reading(ch2);
+            other.point = "CH2".into();
+            vec![reading(ch1), other]
+        };
+        let kept = |f: &mut ReportFilter, clock: i64, mut v: Vec<Reading>| {
+            f.retain(clock, &mut v);
+            v.iter().map(|r| r.point.to_string()).collect::<Vec<_>>()
+        };
+        // CH1 reports at least every minute (the site), CH2 every 5 minutes (its profile).
+        assert_eq!(kept(&mut f, 0, batch(10.0, 1.0)), ["CH1", "CH2"]);
+        // CH1 moves at 100 s: CH2, a third through its period, stays home.
+        assert_eq!(kept(&mut f, 100_000, batch(11.0, 1.0)), ["CH1"]);
+        // CH1 moves at 160 s: CH2, past half its period, rides along.
+        assert_eq!(kept(&mut f, 160_000, batch(12.0, 1.0)), ["CH1", "CH2"]);
+        // Nothing moves and nothing is due: nothing goes.
+        assert!(kept(&mut f, 200_000, batch(12.0, 1.0)).is_empty());
+        // CH1's integrity report at 220 s; CH2 (60 s old) stays home.
+        assert_eq!(kept(&mut f, 220_000, batch(12.0, 1.0)), ["CH1"]);
     }
 
     #[test]
