@@ -43,6 +43,37 @@ enum Command {
         #[arg(long, value_name = "ID")]
         device: Option<String>,
     },
+    /// Find which Modbus unit ids answer on a bus, and which read functions each accepts.
+    Scan {
+        #[command(flatten)]
+        bus: commands::target::BusArgs,
+        /// Unit ids to try, e.g. 1-247 or 5.
+        #[arg(long, default_value = "1-247", value_parser = commands::scan::parse_units)]
+        units: std::ops::RangeInclusive<u8>,
+        /// How long to wait for each unit's reply, e.g. 100ms.
+        #[arg(long, default_value = "200ms", value_parser = firmware_config::quantity::parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Read a register range once and show it raw and in every decoding side by side.
+    Read {
+        #[command(flatten)]
+        bus: commands::target::BusArgs,
+        /// Modbus unit (slave) id.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=255))]
+        unit: u8,
+        /// holding, input, coil or discrete.
+        #[arg(long, default_value = "holding", value_parser = parse_kind)]
+        kind: firmware_config::RegisterKind,
+        /// First address, counted from 0 as on the wire.
+        #[arg(long)]
+        address: u16,
+        /// Registers (at most 125) or bits (at most 2000) to read.
+        #[arg(long, default_value_t = 10)]
+        count: u16,
+        /// How long to wait for the reply.
+        #[arg(long, default_value = "1s", value_parser = firmware_config::quantity::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Show it all in one process: simulated devices playing a gas leak and a rising
     /// tailings pond, two gateways, an embedded MQTT broker, and the live values.
     #[cfg(feature = "demo")]
@@ -59,8 +90,29 @@ enum Command {
     },
 }
 
+fn parse_kind(s: &str) -> Result<firmware_config::RegisterKind, String> {
+    use firmware_config::RegisterKind::*;
+    [Holding, Input, Coil, Discrete]
+        .into_iter()
+        .find(|k| k.name() == s)
+        .ok_or_else(|| format!("\"{s}\" is not a register kind: holding, input, coil or discrete"))
+}
+
+/// The one-shot tools end quietly when what reads their output stops (`hazgate check |
+/// head -1`), as other command-line tools do, instead of failing on the closed pipe.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default action of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run { .. }) {
+        quiet_on_closed_pipe();
+    }
     // The daemon reports what it does; the one-shot tools only what goes wrong.
     let level = match cli.command {
         Command::Run { .. } => "info",
@@ -125,7 +177,86 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "poll: {} good, {} uncertain, {} bad",
                 summary.good, summary.uncertain, summary.bad
             );
+            // Nothing read well: a script checking the cabinet must see a failure.
+            if summary.good + summary.uncertain == 0 {
+                return Ok(ExitCode::FAILURE);
+            }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan {
+            bus,
+            units,
+            timeout,
+        } => {
+            let link = bus.link()?;
+            eprintln!(
+                "scanning {} for unit ids {}-{} ({} ms each)",
+                link.describe(),
+                units.start(),
+                units.end(),
+                timeout.as_millis()
+            );
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let mut last = std::time::Instant::now();
+            let found = runtime.block_on(commands::scan::scan(
+                link,
+                units,
+                timeout,
+                |done, total, found| {
+                    // Progress once a second: a full RTU scan takes a minute.
+                    if last.elapsed() >= std::time::Duration::from_secs(1) || done == total {
+                        eprintln!("{done}/{total} tried, {found} answered");
+                        last = std::time::Instant::now();
+                    }
+                },
+            ))?;
+            print!("{}", commands::scan::render(&found));
+            Ok(if found.is_empty() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Read {
+            bus,
+            unit,
+            kind,
+            address,
+            count,
+            timeout,
+        } => {
+            let max = if kind.is_bit() { 2000 } else { 125 };
+            if count == 0 || count > max || address as u32 + count as u32 > 65_536 {
+                anyhow::bail!(
+                    "--count {count} from --address {address}: a {} read takes 1 to {max} and must end at 65535",
+                    kind.name()
+                );
+            }
+            let link = bus.link()?;
+            let what = format!(
+                "{}, unit {unit}, {} {address}..{}",
+                link.describe(),
+                kind.name(),
+                address as u32 + count as u32 - 1
+            );
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            match runtime.block_on(commands::read::read(
+                link, unit, kind, address, count, timeout,
+            )) {
+                Ok(response) => {
+                    println!("{what}\n");
+                    print!("{}", commands::read::render(kind, address, &response));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("hazgate: {what}: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         #[cfg(feature = "demo")]
         Command::Demo {

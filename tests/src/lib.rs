@@ -209,7 +209,9 @@ pub fn poll(site: &Path, device: Option<&str>) -> Result<Vec<Reading>> {
         args.extend(["--device", d]);
     }
     let out = hazgate(&args);
-    if !out.status.success() {
+    // Exit code 1 with readings: the poll ran and nothing read well, which tests look at.
+    let all_bad = out.status.code() == Some(1) && !out.stdout.is_empty();
+    if !out.status.success() && !all_bad {
         bail!(
             "hazgate poll failed: {}",
             String::from_utf8_lossy(&out.stderr)

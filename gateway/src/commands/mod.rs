@@ -2,6 +2,9 @@
 
 pub mod check;
 pub mod poll;
+pub mod read;
+pub mod scan;
+pub mod target;
 
 use anyhow::{anyhow, Result};
 use firmware_config::SiteConfig;

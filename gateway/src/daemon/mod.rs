@@ -16,6 +16,7 @@ use firmware_config::SiteConfig;
 use crate::clock::ClockWatch;
 use crate::envelope::{Origin, Seqs};
 use crate::metrics::Metrics;
+use crate::ops::systemd::Notifier;
 use crate::pipeline::{PipelineHandle, StateMessage};
 use crate::poll::schedule::run_bus;
 use crate::poll::Acquired;
@@ -321,18 +322,63 @@ pub async fn run_until_signalled(path: PathBuf) -> Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
     let site = crate::commands::load(&path)?;
     let mut daemon = Daemon::start(site).await?;
+    let systemd = Arc::new(Notifier::from_env());
+    systemd.send("READY=1");
+    let (rules, rules_rx) = watch::channel(crate::ops::HealthRules::for_site(&daemon.site));
+    let watchdog = systemd.watchdog_interval().map(|every| {
+        tokio::spawn(keep_watchdog_fed(
+            Arc::clone(&systemd),
+            every,
+            Arc::clone(&daemon.metrics),
+            rules_rx,
+        ))
+    });
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
+                systemd.send("RELOADING=1");
                 if let Err(e) = daemon.reload(&path).await {
                     error!("the new config was refused; the running one stays in force:\n{e:#}");
                 }
+                let _ = rules.send(crate::ops::HealthRules::for_site(&daemon.site));
+                systemd.send("READY=1");
             }
         }
     }
     info!("stopping");
+    systemd.send("STOPPING=1");
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     daemon.shutdown().await;
     Ok(())
+}
+
+/// Tells systemd twice per watchdog period that the gateway lives, as long as polling and
+/// the pipeline do: a hung loop then gets the process restarted. A broker outage or a
+/// failing disk does not stop it (the gateway rides those out itself).
+async fn keep_watchdog_fed(
+    systemd: Arc<Notifier>,
+    every: std::time::Duration,
+    metrics: Arc<Metrics>,
+    rules: watch::Receiver<crate::ops::HealthRules>,
+) {
+    let mut tick = tokio::time::interval(every / 2);
+    let mut starving = false;
+    loop {
+        tick.tick().await;
+        let stalled = crate::ops::stalled(&metrics, &rules.borrow());
+        if stalled.is_empty() {
+            systemd.send("WATCHDOG=1");
+            starving = false;
+        } else if !starving {
+            error!(
+                "not feeding the systemd watchdog ({}): systemd will restart the gateway",
+                stalled.join(", ")
+            );
+            starving = true;
+        }
+    }
 }

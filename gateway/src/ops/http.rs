@@ -130,19 +130,7 @@ pub fn health(m: &Metrics, rules: &HealthRules) -> (StatusCode, String) {
     if m.store_failed.load(Ordering::Relaxed) == 1 {
         problems.push("store cannot write; records held in memory".to_string());
     }
-    let boot = m.started_mono_ms.load(Ordering::Relaxed);
-    if let Some(stall) = rules.poll_stall {
-        let last = m.last_poll_mono_ms.load(Ordering::Relaxed);
-        let last = if last == 0 { boot } else { last };
-        if age(last) > stall {
-            problems.push(format!("no poll cycle for {}s", age(last).as_secs()));
-        }
-    }
-    let flush = m.last_flush_mono_ms.load(Ordering::Relaxed);
-    let flush = if flush == 0 { boot } else { flush };
-    if age(flush) > rules.flush_stall {
-        problems.push(format!("no telemetry flush for {}s", age(flush).as_secs()));
-    }
+    problems.extend(stalled(m, rules));
     let problems_json = serde_json::to_string(&problems).unwrap_or_else(|_| "[]".into());
     let body = format!(
         "{{\"status\":\"{}\",\"problems\":{problems_json},\"polls\":{},\"connected\":{},\"store_failed\":{},\"store_depth\":{},\"held\":{},\"oldest_unsent_age_ms\":{}}}\n",
@@ -160,4 +148,27 @@ pub fn health(m: &Metrics, rules: &HealthRules) -> (StatusCode, String) {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, body)
+}
+
+/// What says the gateway's own loops are stuck: no poll cycle, or no pipeline flush (which
+/// also waits on the store task), for too long. A restart may cure these, unlike a broker
+/// outage or a failing disk, so the systemd watchdog goes by them alone.
+pub fn stalled(m: &Metrics, rules: &HealthRules) -> Vec<String> {
+    let now = crate::clock::mono_ms();
+    let age = |at: i64| Duration::from_millis((now - at).max(0) as u64);
+    let mut problems = Vec::new();
+    let boot = m.started_mono_ms.load(Ordering::Relaxed);
+    if let Some(stall) = rules.poll_stall {
+        let last = m.last_poll_mono_ms.load(Ordering::Relaxed);
+        let last = if last == 0 { boot } else { last };
+        if age(last) > stall {
+            problems.push(format!("no poll cycle for {}s", age(last).as_secs()));
+        }
+    }
+    let flush = m.last_flush_mono_ms.load(Ordering::Relaxed);
+    let flush = if flush == 0 { boot } else { flush };
+    if age(flush) > rules.flush_stall {
+        problems.push(format!("no telemetry flush for {}s", age(flush).as_secs()));
+    }
+    problems
 }

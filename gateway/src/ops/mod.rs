@@ -2,6 +2,7 @@
 //! hazingest, from hazgate-common).
 
 mod http;
+pub mod systemd;
 
 pub use hazgate_common::{init_logging, LogFormat};
-pub use http::{health, router, serve_metrics, HealthRules, LIMITS};
+pub use http::{health, router, serve_metrics, stalled, HealthRules, LIMITS};

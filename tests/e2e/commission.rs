@@ -1,0 +1,248 @@
+//! Commissioning tools against `hazsim`: `hazgate scan` finds the unit ids on a Modbus TCP
+//! bus and on an RS-485 line (a pseudo-terminal), `hazgate read` shows a register range in
+//! every decoding, and the one-shot tools fail visibly and end quietly on a closed pipe.
+
+use std::process::{Command, Stdio};
+
+use hazgate_e2e::{bin, free_port, hazgate, Sim, Workdir};
+use serde_json::json;
+
+fn site() -> (Workdir, std::path::PathBuf, u16, std::path::PathBuf) {
+    let w = Workdir::new();
+    let tty = w.path().join("ttyRS485-1");
+    let tcp = free_port();
+    let text = format!(
+        r#"
+[site]
+id = "T-0001"
+gateway = "gw-test"
+
+[[bus]]
+id = "tcp-1"
+tcp = {{ host = "127.0.0.1", port = {tcp} }}
+
+[[bus]]
+id = "rs485-1"
+rtu = {{ port = "{tty}", baud = 19200, parity = "none" }}
+
+[[device]]
+id = "PT-201"
+bus = "tcp-1"
+unit = 1
+profile = "pressure-transmitter-f32"
+poll = "1s"
+
+[[device]]
+id = "GT-301"
+bus = "tcp-1"
+unit = 4
+profile = "gas-transmitter-4-20ma"
+poll = "1s"
+
+[[device]]
+id = "GD-101"
+bus = "rs485-1"
+unit = 2
+profile = "gas-detector-4ch"
+poll = "2s"
+
+[[device]]
+id = "TT-401"
+bus = "rs485-1"
+unit = 3
+profile = "temperature-transmitter"
+poll = "2s"
+"#,
+        tty = tty.display()
+    );
+    let path = w.write("site.toml", &text);
+    (w, path, tcp, tty)
+}
+
+fn text(out: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn units_found(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("unit "))
+        .map(|l| l.split(':').next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn scan_finds_the_units_on_a_tcp_bus_and_an_rs485_line() {
+    let (_w, site, _tcp, tty) = site();
+    let _sim = Sim::start(&site, &[]).unwrap();
+    let c = site.to_str().unwrap();
+    let out = hazgate(&[
+        "scan",
+        "-c",
+        c,
+        "--bus",
+        "tcp-1",
+        "--units",
+        "1-6",
+        "--timeout",
+        "300ms",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    // hazsim, like a Modbus TCP gateway, says "no device" (exception 0B) for other ids.
+    assert_eq!(units_found(&stdout), ["1", "4"], "{stdout}");
+    assert!(
+        stdout.contains("unit 1: holding (FC03) answers;"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("6/6 tried, 2 answered"),
+        "progress: {stderr}"
+    );
+
+    let tty = tty.to_str().unwrap();
+    let out = hazgate(&[
+        "scan",
+        "--serial",
+        tty,
+        "--baud",
+        "19200",
+        "--units",
+        "1-4",
+        "--timeout",
+        "150ms",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(units_found(&stdout), ["2", "3"], "{stdout}");
+
+    // Nobody at those ids: a failure a script sees.
+    let out = hazgate(&[
+        "scan",
+        "--serial",
+        tty,
+        "--baud",
+        "19200",
+        "--units",
+        "10-11",
+        "--timeout",
+        "100ms",
+    ]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout, "no unit answered\n");
+}
+
+#[test]
+fn read_shows_a_float_in_the_order_the_device_uses() {
+    let (_w, site, tcp, _tty) = site();
+    let sim = Sim::start(&site, &[]).unwrap();
+    sim.ctl(json!({"device": "PT-201", "point": "PRESSURE", "set": 1.6}))
+        .unwrap();
+    let port = format!("127.0.0.1:{tcp}");
+    let out = hazgate(&[
+        "read",
+        "--tcp",
+        &port,
+        "--unit",
+        "1",
+        "--address",
+        "0",
+        "--count",
+        "2",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with(&format!("Modbus TCP {port}, unit 1, holding 0..1")),
+        "{stdout}"
+    );
+    // The profile says CDAB: that row reads 1.6, the standard order does not.
+    let row = |order: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with("0 ") && l.contains(order))
+            .unwrap_or_else(|| panic!("no {order} row in {stdout}"))
+            .to_string()
+    };
+    assert!(row("CDAB").ends_with(" 1.6"), "{}", row("CDAB"));
+    assert!(!row("ABCD").ends_with(" 1.6"), "{}", row("ABCD"));
+
+    // An address the device does not have: its exception, and a failure.
+    let out = hazgate(&[
+        "read",
+        "--tcp",
+        &port,
+        "--unit",
+        "1",
+        "--address",
+        "60000",
+        "--count",
+        "2",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("exception 02"), "{stderr}");
+
+    // Bad arguments are refused before anything is sent.
+    let out = hazgate(&[
+        "read",
+        "--tcp",
+        "localhost",
+        "--unit",
+        "1",
+        "--address",
+        "0",
+    ]);
+    assert!(
+        text(&out).1.contains("--tcp wants HOST:PORT"),
+        "{}",
+        text(&out).1
+    );
+    let out = hazgate(&[
+        "read",
+        "--tcp",
+        &port,
+        "--unit",
+        "1",
+        "--address",
+        "0",
+        "--count",
+        "126",
+    ]);
+    assert!(text(&out).1.contains("1 to 125"), "{}", text(&out).1);
+}
+
+#[test]
+fn poll_fails_when_nothing_reads_and_tools_end_quietly_on_a_closed_pipe() {
+    // No simulator: every reading is bad.
+    let (_w, site, _tcp, _tty) = site();
+    let c = site.to_str().unwrap();
+    let out = hazgate(&["poll", "-c", c, "--device", "PT-201"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    assert!(text(&out).1.contains("0 good"), "{}", text(&out).1);
+
+    // The reader is gone before `check` writes its report (`hazgate check | head -0`).
+    let mut child = Command::new(bin("hazgate"))
+        .args(["check", "-c", c])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.success() || out.status.signal() == Some(13),
+        "{:?}",
+        out.status
+    );
+}
