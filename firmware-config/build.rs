@@ -2,7 +2,10 @@
 use std::{env, fs, path::Path};
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+    // Read when the script runs, not when it was built: a build script compiled for another
+    // checkout of the same source may be reused.
+    let manifest = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("profiles");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut names: Vec<_> = fs::read_dir(&dir)
         .expect("profiles/ exists")
