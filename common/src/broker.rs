@@ -3,7 +3,11 @@
 //! `[mqtt]` table. Each side then adds its own session settings (clean session, will,
 //! manual acknowledgements).
 
-use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+use std::time::Duration;
+
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, MqttOptions, Packet, TlsConfiguration, Transport,
+};
 
 use firmware_config::site::Uplink;
 
@@ -42,4 +46,41 @@ pub fn connect_options(u: &Uplink) -> Result<MqttOptions, ConnectError> {
         o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
     }
     Ok(o)
+}
+
+/// A broker's refusal or a transport failure as an operator reads it, with what to check.
+pub fn describe(e: &ConnectionError) -> String {
+    match e {
+        ConnectionError::ConnectionRefused(code) => format!("the broker refused the connection: {code:?} (check username, password and client id)"),
+        ConnectionError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "nothing listens at the broker's address (connection refused)".into(),
+        ConnectionError::Tls(tls) => format!("TLS handshake with the broker failed: {tls} (check `ca_file` and the broker's certificate)"),
+        other => other.to_string(),
+    }
+}
+
+/// Connects once and disconnects: whether the broker takes this side's address, TLS and
+/// credentials. It connects as `<client_id>-check`, so a running service with the real id
+/// keeps its session.
+pub async fn probe(u: &Uplink, limit: Duration) -> Result<(), String> {
+    let mut o = connect_options(u).map_err(|e| e.to_string())?;
+    o.set_client_id(format!("{}-check", u.client_id));
+    o.set_clean_session(true);
+    let (client, mut events) = AsyncClient::new(o, 4);
+    let connack = tokio::time::timeout(limit, async {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(describe(&e)),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| Err(format!("no answer within {}s", limit.as_secs())));
+    if connack.is_ok() {
+        let _ = client.try_disconnect();
+        // Let the DISCONNECT go out before the connection is dropped.
+        let _ = tokio::time::timeout(Duration::from_millis(500), events.poll()).await;
+    }
+    connack
 }

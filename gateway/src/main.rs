@@ -34,6 +34,10 @@ enum Command {
     Check {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
+        /// Also connect to the broker (TLS and credentials included) and read every device
+        /// once, and say what answered.
+        #[arg(long)]
+        connect: bool,
     },
     /// Read every point once and print one JSON line per reading.
     Poll {
@@ -153,7 +157,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime.block_on(hazgate::daemon::run_until_signalled(config))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config } => {
+        Command::Check { config, connect } => {
             let site = commands::load(&config)?;
             let report = commands::check::report(&site);
             print!("{}", report.text);
@@ -161,7 +165,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("warning: {w}");
             }
             println!("ok: {} is valid", config.display());
-            Ok(ExitCode::SUCCESS)
+            if !connect {
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!("connecting to the broker and reading every device once...");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let found = runtime.block_on(commands::check::connect(&site));
+            print!("{}", found.text);
+            Ok(if found.all_answered {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Poll { config, device } => {
             let site = commands::load(&config)?;

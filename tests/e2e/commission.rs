@@ -4,6 +4,7 @@
 
 use std::process::{Command, Stdio};
 
+use hazgate_e2e::mqtt::Broker;
 use hazgate_e2e::{bin, free_port, hazgate, Sim, Workdir};
 use serde_json::json;
 
@@ -59,7 +60,7 @@ poll = "2s"
     (w, path, tcp, tty)
 }
 
-fn text(out: &std::process::Output) -> (String, String) {
+fn text_of(out: &std::process::Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -90,7 +91,7 @@ fn scan_finds_the_units_on_a_tcp_bus_and_an_rs485_line() {
         "--timeout",
         "300ms",
     ]);
-    let (stdout, stderr) = text(&out);
+    let (stdout, stderr) = text_of(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     // hazsim, like a Modbus TCP gateway, says "no device" (exception 0B) for other ids.
     assert_eq!(units_found(&stdout), ["1", "4"], "{stdout}");
@@ -115,7 +116,7 @@ fn scan_finds_the_units_on_a_tcp_bus_and_an_rs485_line() {
         "--timeout",
         "150ms",
     ]);
-    let (stdout, stderr) = text(&out);
+    let (stdout, stderr) = text_of(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert_eq!(units_found(&stdout), ["2", "3"], "{stdout}");
 
@@ -131,7 +132,7 @@ fn scan_finds_the_units_on_a_tcp_bus_and_an_rs485_line() {
         "--timeout",
         "100ms",
     ]);
-    let (stdout, _) = text(&out);
+    let (stdout, _) = text_of(&out);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stdout, "no unit answered\n");
 }
@@ -154,7 +155,7 @@ fn read_shows_a_float_in_the_order_the_device_uses() {
         "--count",
         "2",
     ]);
-    let (stdout, stderr) = text(&out);
+    let (stdout, stderr) = text_of(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(
         stdout.starts_with(&format!("Modbus TCP {port}, unit 1, holding 0..1")),
@@ -183,7 +184,7 @@ fn read_shows_a_float_in_the_order_the_device_uses() {
         "--count",
         "2",
     ]);
-    let (_, stderr) = text(&out);
+    let (_, stderr) = text_of(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("exception 02"), "{stderr}");
 
@@ -198,9 +199,9 @@ fn read_shows_a_float_in_the_order_the_device_uses() {
         "0",
     ]);
     assert!(
-        text(&out).1.contains("--tcp wants HOST:PORT"),
+        text_of(&out).1.contains("--tcp wants HOST:PORT"),
         "{}",
-        text(&out).1
+        text_of(&out).1
     );
     let out = hazgate(&[
         "read",
@@ -213,7 +214,7 @@ fn read_shows_a_float_in_the_order_the_device_uses() {
         "--count",
         "126",
     ]);
-    assert!(text(&out).1.contains("1 to 125"), "{}", text(&out).1);
+    assert!(text_of(&out).1.contains("1 to 125"), "{}", text_of(&out).1);
 }
 
 #[test]
@@ -222,8 +223,8 @@ fn poll_fails_when_nothing_reads_and_tools_end_quietly_on_a_closed_pipe() {
     let (_w, site, _tcp, _tty) = site();
     let c = site.to_str().unwrap();
     let out = hazgate(&["poll", "-c", c, "--device", "PT-201"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    assert!(text(&out).1.contains("0 good"), "{}", text(&out).1);
+    assert_eq!(out.status.code(), Some(1), "{}", text_of(&out).1);
+    assert!(text_of(&out).1.contains("0 good"), "{}", text_of(&out).1);
 
     // The reader is gone before `check` writes its report (`hazgate check | head -0`).
     let mut child = Command::new(bin("hazgate"))
@@ -245,4 +246,38 @@ fn poll_fails_when_nothing_reads_and_tools_end_quietly_on_a_closed_pipe() {
         "{:?}",
         out.status
     );
+}
+
+#[test]
+fn check_connect_says_what_answered() {
+    let (w, site, _tcp, _tty) = site();
+    let _sim = Sim::start(&site, &[]).unwrap();
+    std::fs::create_dir_all(w.path().join("mq")).unwrap();
+    let mut broker = Broker::start(&w.path().join("mq")).unwrap();
+    // The same buses, an uplink, and one unit the simulator does not serve.
+    let text = std::fs::read_to_string(&site).unwrap().replace(
+        "[[bus]]\nid = \"tcp-1\"",
+        &format!(
+            "[uplink]\nbroker = \"{}\"\n\n[[bus]]\nid = \"tcp-1\"",
+            broker.url()
+        ),
+    ) + "\n[[device]]\nid = \"PT-209\"\nbus = \"tcp-1\"\nunit = 9\nprofile = \"pressure-transmitter-f32\"\npoll = \"1s\"\n";
+    let checked = w.write("connect.toml", &text);
+    let c = checked.to_str().unwrap();
+    let out = hazgate(&["check", "-c", c, "--connect"]);
+    let (stdout, stderr) = text_of(&out);
+    assert_eq!(out.status.code(), Some(1), "PT-209 is missing: {stdout}{stderr}");
+    assert!(stdout.contains(&format!("broker {}: connected", broker.url())), "{stdout}");
+    assert!(stdout.contains("  PT-201 (unit 1): answers"), "{stdout}");
+    assert!(stdout.contains("  GD-101 (unit 2): answers"), "{stdout}");
+    assert!(stdout.contains("  PT-209 (unit 9): no reading: Modbus exception 0B"), "{stdout}");
+    // Without PT-209 all answers; with the broker gone, it says so.
+    let complete = w.write("complete.toml", text.split("\n[[device]]\nid = \"PT-209\"").next().unwrap());
+    let out = hazgate(&["check", "-c", complete.to_str().unwrap(), "--connect"]);
+    assert!(out.status.success(), "{}{}", text_of(&out).0, text_of(&out).1);
+    broker.stop();
+    let out = hazgate(&["check", "-c", complete.to_str().unwrap(), "--connect"]);
+    let (stdout, _) = text_of(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.contains("nothing listens at the broker's address"), "{stdout}");
 }

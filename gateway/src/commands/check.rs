@@ -142,3 +142,80 @@ pub fn report(site: &SiteConfig) -> CheckReport {
 fn ms(d: std::time::Duration) -> String {
     format!("{:.1}ms", d.as_secs_f64() * 1000.0)
 }
+
+/// What `hazgate check --connect` found: one line per broker and device, and whether
+/// everything answered.
+pub struct ConnectReport {
+    pub text: String,
+    pub all_answered: bool,
+}
+
+/// Tries the broker once (address, TLS, credentials) and reads every device once, bus by
+/// bus, and says what answered.
+pub async fn connect(site: &SiteConfig) -> ConnectReport {
+    let mut t = String::new();
+    let mut all_answered = true;
+    if let Some(u) = &site.uplink {
+        let scheme = if u.broker.tls { "mqtts" } else { "mqtt" };
+        let at = format!("{scheme}://{}:{}", u.broker.host, u.broker.port);
+        match hazgate_common::broker::probe(u, std::time::Duration::from_secs(10)).await {
+            Ok(()) => {
+                let _ = writeln!(
+                    t,
+                    "broker {at}: connected{}",
+                    match &u.username {
+                        Some(user) => format!(" as {user}"),
+                        None => String::new(),
+                    }
+                );
+            }
+            Err(e) => {
+                all_answered = false;
+                let _ = writeln!(t, "broker {at}: {e}");
+            }
+        }
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let poller = {
+        let site = site.clone();
+        tokio::spawn(async move { crate::poll::poll_once(&site, None, tx).await })
+    };
+    let mut by_device: std::collections::BTreeMap<String, (usize, usize, Option<String>)> =
+        Default::default();
+    while let Some(readings) = rx.recv().await {
+        for r in readings {
+            let e = by_device.entry(r.device.to_string()).or_default();
+            e.1 += 1;
+            match &r.quality {
+                hazgate_wire::Quality::Bad { detail, .. } => {
+                    e.2.get_or_insert_with(|| detail.clone());
+                }
+                _ => e.0 += 1,
+            }
+        }
+    }
+    let _ = poller.await;
+    for (b, bus) in site.buses.iter().enumerate() {
+        let _ = writeln!(t, "bus {} ({}):", bus.id, bus.link.describe());
+        for d in site.devices_on(b) {
+            let line = match by_device.get(&d.id) {
+                Some((read, total, _)) if *read > 0 => {
+                    format!("answers, {read} of {total} readings read")
+                }
+                Some((_, _, Some(why))) => {
+                    all_answered = false;
+                    format!("no reading: {why}")
+                }
+                _ => {
+                    all_answered = false;
+                    "no reading".to_string()
+                }
+            };
+            let _ = writeln!(t, "  {} (unit {}): {line}", d.id, d.unit);
+        }
+    }
+    ConnectReport {
+        text: t,
+        all_answered,
+    }
+}

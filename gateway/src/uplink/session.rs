@@ -209,7 +209,9 @@ impl Session {
             loop {
                 match events.recv().await {
                     None => return Err(UplinkError::Broker("connection closed".into())),
-                    Some(Err(e)) => return Err(UplinkError::Broker(describe(&e))),
+                    Some(Err(e)) => {
+                        return Err(UplinkError::Broker(hazgate_common::broker::describe(&e)))
+                    }
                     Some(Ok(Event::Incoming(Packet::ConnAck(_)))) => return Ok(()),
                     Some(Ok(_)) => {}
                 }
@@ -383,7 +385,7 @@ impl Session {
     ) -> Result<(), UplinkError> {
         match event {
             None => Err(UplinkError::Broker("connection closed".into())),
-            Some(Err(e)) => Err(UplinkError::Broker(describe(&e))),
+            Some(Err(e)) => Err(UplinkError::Broker(hazgate_common::broker::describe(&e))),
             // rumqttc gives no packet id at publish(); its Outgoing events come in the
             // order of our publishes, which is how a PUBACK finds its record.
             Some(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
@@ -549,15 +551,5 @@ async fn health_report(
         broker_rtt_ms: Some(metrics.broker_rtt_ms.load(Ordering::Relaxed)).filter(|&ms| ms > 0),
         store_failed: stats.as_ref().is_some_and(|s| s.failed),
         clock_steps: settings.clock.steps(),
-    }
-}
-
-/// An operator's words for why the broker cannot be reached.
-fn describe(e: &ConnectionError) -> String {
-    match e {
-        ConnectionError::ConnectionRefused(code) => format!("the broker refused the connection: {code:?} (check username, password and client id)"),
-        ConnectionError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "nothing listens at the broker's address (connection refused)".into(),
-        ConnectionError::Tls(tls) => format!("TLS handshake with the broker failed: {tls} (check `ca_file` and the broker's certificate)"),
-        other => other.to_string(),
     }
 }
