@@ -266,18 +266,39 @@ fn check_connect_says_what_answered() {
     let c = checked.to_str().unwrap();
     let out = hazgate(&["check", "-c", c, "--connect"]);
     let (stdout, stderr) = text_of(&out);
-    assert_eq!(out.status.code(), Some(1), "PT-209 is missing: {stdout}{stderr}");
-    assert!(stdout.contains(&format!("broker {}: connected", broker.url())), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "PT-209 is missing: {stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("broker {}: connected", broker.url())),
+        "{stdout}"
+    );
     assert!(stdout.contains("  PT-201 (unit 1): answers"), "{stdout}");
     assert!(stdout.contains("  GD-101 (unit 2): answers"), "{stdout}");
-    assert!(stdout.contains("  PT-209 (unit 9): no reading: Modbus exception 0B"), "{stdout}");
+    assert!(
+        stdout.contains("  PT-209 (unit 9): no reading: Modbus exception 0B"),
+        "{stdout}"
+    );
     // Without PT-209 all answers; with the broker gone, it says so.
-    let complete = w.write("complete.toml", text.split("\n[[device]]\nid = \"PT-209\"").next().unwrap());
+    let complete = w.write(
+        "complete.toml",
+        text.split("\n[[device]]\nid = \"PT-209\"").next().unwrap(),
+    );
     let out = hazgate(&["check", "-c", complete.to_str().unwrap(), "--connect"]);
-    assert!(out.status.success(), "{}{}", text_of(&out).0, text_of(&out).1);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text_of(&out).0,
+        text_of(&out).1
+    );
     broker.stop();
     let out = hazgate(&["check", "-c", complete.to_str().unwrap(), "--connect"]);
     let (stdout, _) = text_of(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout.contains("nothing listens at the broker's address"), "{stdout}");
+    assert!(
+        stdout.contains("nothing listens at the broker's address"),
+        "{stdout}"
+    );
 }

@@ -431,6 +431,7 @@ impl AlarmEngine {
 
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
+            format: snapshot::FORMAT,
             points: self
                 .points
                 .iter()

@@ -20,6 +20,14 @@ pub enum StoreError {
     /// The options make no sense (e.g. a zero size).
     #[error("invalid store options: {0}")]
     Options(String),
+    /// The store was written by a later hazgate whose layout this one does not know: it
+    /// is left untouched rather than read wrongly or cut as damage.
+    #[error("the store at {} was written by a newer hazgate (format {found}; this one reads format {supported}): run that version again, or move the store aside to start a new one", path.display())]
+    NewerFormat {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     /// The task owning the store has ended (used by `store::task`).
     #[error("the store task has stopped")]
     Closed,

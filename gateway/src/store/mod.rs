@@ -20,6 +20,7 @@
 //! see the `store` section of BENCHMARKS.md.
 
 mod error;
+pub mod format;
 mod gap;
 pub mod held;
 mod lane;
@@ -226,6 +227,7 @@ impl Store {
             )));
         }
         create_dir_synced(&opts.dir)?;
+        format::check_or_write(&opts.dir)?;
         let (ledger, ledger_state) = ledger::load(&opts.dir);
         let mut doubts = Vec::new();
         let mut max_seq = ledger.max_seq_by_topic.clone();
