@@ -7,6 +7,7 @@
 //! - [`backoff`]: exponential reconnect and retry delays with jitter;
 //! - [`logging`]: stderr logs, text or JSON, level from `HAZGATE_LOG`;
 //! - [`clock`]: the wall clock, for stamping;
+//! - [`exit`]: the exit codes all three binaries use;
 //! - [`prometheus`]: the text of a `/metrics` page;
 //! - [`http`]: one bounded HTTP server, so every HTTP endpoint (the regulator view,
 //!   `/metrics` and `/health` of both daemons) holds the same line against a client that
@@ -15,6 +16,7 @@
 pub mod backoff;
 pub mod broker;
 pub mod clock;
+pub mod exit;
 pub mod http;
 pub mod logging;
 pub mod prometheus;

@@ -82,9 +82,10 @@ enum Command {
     /// tailings pond, two gateways, an embedded MQTT broker, and the live values.
     #[cfg(feature = "demo")]
     Demo {
-        /// Port of the embedded MQTT broker on 127.0.0.1.
-        #[arg(long, default_value_t = 1883)]
-        port: u16,
+        /// Port of the embedded MQTT broker on 127.0.0.1 (default: a free one, shown on
+        /// screen).
+        #[arg(long)]
+        port: Option<u16>,
         /// Simulated seconds per real second.
         #[arg(long, default_value_t = 4.0)]
         speed: f64,
@@ -129,7 +130,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("hazgate: {e:#}");
-            ExitCode::FAILURE
+            hazgate_common::exit::for_error(e.as_ref())
         }
     }
 }
@@ -177,7 +178,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(if found.all_answered {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::FAILURE
+                hazgate_common::exit::fault()
             })
         }
         Command::Poll { config, device } => {
@@ -196,7 +197,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             // Nothing read well: a script checking the cabinet must see a failure.
             if summary.good + summary.uncertain == 0 {
-                return Ok(ExitCode::FAILURE);
+                return Ok(hazgate_common::exit::fault());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -231,7 +232,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ))?;
             print!("{}", commands::scan::render(&found));
             Ok(if found.is_empty() {
-                ExitCode::FAILURE
+                hazgate_common::exit::fault()
             } else {
                 ExitCode::SUCCESS
             })
@@ -246,10 +247,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let max = if kind.is_bit() { 2000 } else { 125 };
             if count == 0 || count > max || address as u32 + count as u32 > 65_536 {
-                anyhow::bail!(
+                return Err(commands::refused(format!(
                     "--count {count} from --address {address}: a {} read takes 1 to {max} and must end at 65535",
                     kind.name()
-                );
+                )));
             }
             let link = bus.link()?;
             let what = format!(
@@ -271,7 +272,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 Err(e) => {
                     eprintln!("hazgate: {what}: {e}");
-                    Ok(ExitCode::FAILURE)
+                    Ok(hazgate_common::exit::fault())
                 }
             }
         }

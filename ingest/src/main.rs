@@ -81,7 +81,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{errors}");
-            return ExitCode::from(2);
+            return hazgate_common::exit::refused();
         }
     };
     match cli.command {
@@ -108,14 +108,14 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("cannot start: {e}");
-                    return ExitCode::FAILURE;
+                    return hazgate_common::exit::fault();
                 }
             };
             match runtime.block_on(hazingest::run::run(central)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("hazingest: {e:#}");
-                    ExitCode::FAILURE
+                    hazgate_common::exit::fault()
                 }
             }
         }
@@ -132,7 +132,7 @@ fn user_command(central: &firmware_config::central::CentralConfig, action: UserA
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start: {e}");
-            return ExitCode::FAILURE;
+            return hazgate_common::exit::fault();
         }
     };
     let result: anyhow::Result<()> = runtime.block_on(async {
@@ -220,7 +220,7 @@ fn user_command(central: &firmware_config::central::CentralConfig, action: UserA
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hazingest user: {e:#}");
-            ExitCode::FAILURE
+            hazgate_common::exit::fault()
         }
     }
 }

@@ -1,6 +1,5 @@
 //! The `hazsim` command line.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,19 +47,25 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    // The same log variable as hazgate and hazingest.
+    hazgate_common::init_logging(hazgate_common::LogFormat::Text, "info");
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("hazsim: {e:#}");
-            ExitCode::from(2)
+            // A refused site, scenario or flag is 2; a port taken or a device that cannot
+            // open is a fault, 1: the exit codes of all three binaries.
+            let refused = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<hazsim::SimError>(),
+                    Some(hazsim::SimError::Config(_) | hazsim::SimError::ControlNotLoopback(_))
+                )
+            });
+            if refused {
+                hazgate_common::exit::refused()
+            } else {
+                hazgate_common::exit::fault()
+            }
         }
     }
 }
@@ -96,7 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::FAILURE
+                hazgate_common::exit::fault()
             })
         }
     }

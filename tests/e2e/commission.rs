@@ -198,6 +198,7 @@ fn read_shows_a_float_in_the_order_the_device_uses() {
         "--address",
         "0",
     ]);
+    assert_eq!(out.status.code(), Some(2), "a refused flag is exit code 2");
     assert!(
         text_of(&out).1.contains("--tcp wants HOST:PORT"),
         "{}",
@@ -220,11 +221,17 @@ fn read_shows_a_float_in_the_order_the_device_uses() {
 #[test]
 fn poll_fails_when_nothing_reads_and_tools_end_quietly_on_a_closed_pipe() {
     // No simulator: every reading is bad.
-    let (_w, site, _tcp, _tty) = site();
+    let (w, site, _tcp, _tty) = site();
     let c = site.to_str().unwrap();
     let out = hazgate(&["poll", "-c", c, "--device", "PT-201"]);
     assert_eq!(out.status.code(), Some(1), "{}", text_of(&out).1);
     assert!(text_of(&out).1.contains("0 good"), "{}", text_of(&out).1);
+
+    // A refused config: nothing is done, exit code 2 (a fault found is 1).
+    let broken = w.write("broken.toml", "[site]\nid = \"T\"\n");
+    let out = hazgate(&["check", "-c", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text_of(&out).1);
+    assert!(text_of(&out).1.contains("nothing was started"));
 
     // The reader is gone before `check` writes its report (`hazgate check | head -0`).
     let mut child = Command::new(bin("hazgate"))

@@ -220,7 +220,7 @@ impl AlarmEngine {
                 _ => None,
             };
             if mismatch.is_some() && !t.unit_mismatch {
-                tracing::warn!(device = %t.device, point = %t.point, unit = ?r.unit, limits = ?t.alarm.spec().unit, "the device reports another unit than the point's limits are in: not judged against them, raised as a sensor fault");
+                tracing::warn!(device = %t.device, point = %t.point, unit = r.unit.as_deref().unwrap_or("none"), limits = t.alarm.spec().unit.as_deref().unwrap_or("none"), "the device reports another unit than the point's limits are in: not judged against them, raised as a sensor fault");
             }
             t.unit_mismatch = mismatch.is_some();
             let quality = mismatch.as_ref().unwrap_or(&r.quality);

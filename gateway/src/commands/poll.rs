@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use firmware_config::SiteConfig;
 use tokio::sync::mpsc;
 
@@ -25,10 +25,10 @@ pub async fn run(
     if let Some(id) = device {
         if site.device(id).is_none() {
             let known: Vec<&str> = site.devices.iter().map(|d| d.id.as_str()).collect();
-            bail!(
+            return Err(super::refused(format!(
                 "no device \"{id}\" in {}; devices: {known:?}",
                 site.path.display()
-            );
+            )));
         }
     }
     let (tx, mut rx) = mpsc::channel(64);

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::Result;
+
+use super::refused;
 use firmware_config::site::{Parity, SerialLine};
 use firmware_config::Link;
 
@@ -52,12 +54,16 @@ fn host_port(flag: &str, s: &str) -> Result<(String, u16)> {
     let (host, port) = s
         .rsplit_once(':')
         .filter(|(h, _)| !h.is_empty())
-        .ok_or_else(|| anyhow!("--{flag} wants HOST:PORT, e.g. 192.168.1.20:502; got \"{s}\""))?;
-    let port = port
-        .parse::<u16>()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| anyhow!("--{flag}: \"{port}\" is not a TCP port (1 to 65535)"))?;
+        .ok_or_else(|| {
+            refused(format!(
+                "--{flag} wants HOST:PORT, e.g. 192.168.1.20:502; got \"{s}\""
+            ))
+        })?;
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+        refused(format!(
+            "--{flag}: \"{port}\" is not a TCP port (1 to 65535)"
+        ))
+    })?;
     Ok((host.trim_matches(['[', ']']).to_string(), port))
 }
 
@@ -71,18 +77,18 @@ impl BusArgs {
             self.serial.is_some(),
         ];
         match given.iter().filter(|g| **g).count() {
-            0 => bail!("say which bus: --tcp HOST:PORT, --rtu-over-tcp HOST:PORT, --serial PORT, or --config FILE --bus ID"),
+            0 => return Err(refused("say which bus: --tcp HOST:PORT, --rtu-over-tcp HOST:PORT, --serial PORT, or --config FILE --bus ID")),
             1 => {}
-            _ => bail!("name one bus only: --tcp, --rtu-over-tcp, --serial or --config with --bus"),
+            _ => return Err(refused("name one bus only: --tcp, --rtu-over-tcp, --serial or --config with --bus")),
         }
         if let (Some(config), Some(id)) = (&self.config, &self.bus) {
             let site = super::load(config)?;
-            let bus = site.buses.iter().find(|b| &b.id == id).with_context(|| {
+            let bus = site.buses.iter().find(|b| &b.id == id).ok_or_else(|| {
                 let known: Vec<&str> = site.buses.iter().map(|b| b.id.as_str()).collect();
-                format!(
+                refused(format!(
                     "{} has no bus \"{id}\"; its buses: {known:?}",
                     config.display()
-                )
+                ))
             })?;
             return Ok(bus.link.clone());
         }
@@ -96,7 +102,7 @@ impl BusArgs {
         }
         let port = self.serial.clone().unwrap_or_default();
         if self.baud == 0 {
-            bail!("--baud must be above zero");
+            return Err(refused("--baud must be above zero"));
         }
         Ok(Link::Rtu(SerialLine {
             port,

@@ -42,8 +42,8 @@ const LAST_WORDS: Duration = Duration::from_millis(500);
 /// What `hazgate demo` was asked to do.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Port of the embedded broker on 127.0.0.1.
-    pub port: u16,
+    /// Port of the embedded broker on 127.0.0.1; a free one when not given.
+    pub port: Option<u16>,
     /// Simulated seconds per real second.
     pub speed: f64,
     /// Stop by itself after this long; otherwise at Ctrl-C.
@@ -64,9 +64,12 @@ pub async fn run(opts: Options) -> Result<()> {
         .prefix("hazgate-demo-")
         .tempdir()
         .context("cannot create a temp dir for the demo's stores")?;
-    let dir = examples::locate(scratch.path())?;
+    let dir = examples::prepare(scratch.path())?;
     let examples = examples::sites(&dir);
-    let port = opts.port;
+    let port = match opts.port {
+        Some(p) => p,
+        None => examples::free_port()?,
+    };
     let broker = tokio::task::spawn_blocking(move || broker::start(port)).await??;
     let sites = examples
         .iter()

@@ -580,7 +580,7 @@ impl Pipeline {
             (_, _, Some(h)) => format!("hazard source {h}"),
             _ => "site".to_string(),
         };
-        info!(event = ?event.event, condition = ?event.condition, level = ?event.level, previous = ?event.previous, value = ?event.value, limit = ?event.limit, "ALARM {what}");
+        info!(event = %wire_name(&event.event), condition = %wire_name(&event.condition), level = %wire_name(&event.level), previous = %wire_name(&event.previous), value = %wire_name(&event.value), limit = %wire_name(&event.limit), "ALARM {what}");
         let ts = event.ts;
         self.store
             .append(
@@ -738,5 +738,16 @@ impl Pipeline {
             crate::clock::mono_ms(),
             std::sync::atomic::Ordering::Relaxed,
         );
+    }
+}
+
+/// A field of an event as the log shows it: its name on the wire (`red`, `raise`), a
+/// number, or `none`, never Rust's `Some(Red)`.
+fn wire_name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(serde_json::Value::Null) => "none".into(),
+        Ok(other) => other.to_string(),
+        Err(_) => "?".into(),
     }
 }
