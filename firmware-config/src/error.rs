@@ -90,12 +90,74 @@ impl SourceText {
     /// Turns a TOML syntax or shape error into a located error.
     pub fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
         let line = e.span().map(|s| self.line_of(s.start));
+        // A wrong type names its field (`device.poll`), found from where the value is.
+        let field = e
+            .span()
+            .filter(|_| e.message().starts_with("invalid type"))
+            .map(|s| field_at(&self.text, s.start))
+            .unwrap_or_default();
         ConfigError {
             file: self.path.clone(),
             line,
-            field: String::new(),
+            field,
             message: e.message().trim().to_string(),
         }
+    }
+}
+
+/// The dotted name of the key whose value starts at `at`: the nearest table header above
+/// (`[[device]]` gives `device`), the inline tables open on its line, and the key itself.
+fn field_at(text: &str, at: usize) -> String {
+    let at = (0..=at.min(text.len()))
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    // Keys on the value's line: each `key =` names what follows; `{` opens a table of it.
+    let mut path: Vec<String> = table.into_iter().collect();
+    let base = path.len();
+    let (mut word, mut key) = (String::new(), None::<String>);
+    for c in text[line_start..at].chars() {
+        match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '_' | '-' => word.push(c),
+            '=' => key = Some(std::mem::take(&mut word)),
+            '{' => {
+                if let Some(k) = key.take() {
+                    path.push(k);
+                }
+            }
+            '}' => {
+                if path.len() > base {
+                    path.pop();
+                }
+            }
+            ' ' | '\t' => {}
+            _ => word.clear(),
+        }
+        if c == ',' {
+            key = None;
+        }
+    }
+    path.extend(key);
+    path.join(".")
+}
+
+#[cfg(test)]
+mod field_tests {
+    use super::field_at;
+
+    #[test]
+    fn a_value_is_named_by_its_table_and_key() {
+        let text = "[site]\nid = \"T\"\n[[device]]\nid = \"D\"\npoll = 5\n[[bus]]\ntcp = { host = \"h\", port = \"x\" }\n";
+        assert_eq!(field_at(text, text.find("5").unwrap()), "device.poll");
+        assert_eq!(field_at(text, text.find("\"x\"").unwrap()), "bus.tcp.port");
+        assert_eq!(field_at(text, text.find("\"T\"").unwrap()), "site.id");
     }
 }
 

@@ -27,11 +27,13 @@ struct Cli {
 enum Command {
     /// Run the gateway: poll forever, keep every reading on disk, publish to MQTT.
     Run {
+        /// The site config file (TOML).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
     /// Validate a site config and print its poll plan and line budget.
     Check {
+        /// The site config file (TOML).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
         /// Also connect to the broker (TLS and credentials included) and read every device
@@ -41,6 +43,7 @@ enum Command {
     },
     /// Read every point once and print one JSON line per reading.
     Poll {
+        /// The site config file (TOML).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
         /// Only this device.

@@ -180,3 +180,38 @@ async fn demo_publishes_both_sites_plays_the_leak_and_exits_cleanly() {
         "the gateways did not say offline at the end:\n{out:#?}"
     );
 }
+
+/// Two demos at once, with no port given: each takes free ports and its own
+/// pseudo-terminals, and both play their sites to the end.
+#[test]
+fn two_demos_run_side_by_side() {
+    let start = || {
+        Demo(
+            Command::new(env!("CARGO_BIN_EXE_hazgate"))
+                .args(["demo", "--speed", "10", "--for", "8s"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("hazgate starts"),
+        )
+    };
+    // Both read at once, so neither blocks on a full pipe.
+    let watch = |mut demo: Demo| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let mut errors = String::new();
+            let _ = demo.0.stdout.take().unwrap().read_to_string(&mut text);
+            let _ = demo.0.stderr.take().unwrap().read_to_string(&mut errors);
+            (demo.0.wait().unwrap(), text, errors)
+        })
+    };
+    let runs = [watch(start()), watch(start())];
+    for run in runs {
+        let (status, text, errors) = run.join().unwrap();
+        assert!(status.success(), "exit {status}\n{text}\n{errors}");
+        assert!(
+            text.lines().any(|l| l.starts_with("GD-101.CH1 ")),
+            "no live values:\n{text}\n{errors}"
+        );
+    }
+}

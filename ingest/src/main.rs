@@ -25,17 +25,20 @@ struct Cli {
 enum Command {
     /// Subscribe, write to the store, and serve the regulator view until stopped.
     Run {
+        /// The central config file (TOML).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
     /// Check a central config and say what it means.
     Check {
+        /// The central config file (TOML).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
     /// Users of the view: add one (the first admin), change a password, list them, or
     /// give one an API token. Passwords are read from standard input, one line.
     User {
+        /// The central config file (TOML).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
         #[command(subcommand)]
@@ -47,6 +50,7 @@ enum Command {
 enum UserAction {
     /// Add a user; the password is read from standard input.
     Add {
+        /// The login name.
         #[arg(long)]
         name: String,
         /// admin, regulator or enterprise.
@@ -58,6 +62,7 @@ enum UserAction {
     },
     /// Set a user's password (read from standard input); their sessions end.
     Passwd {
+        /// The login name.
         #[arg(long)]
         name: String,
     },
@@ -65,8 +70,10 @@ enum UserAction {
     List,
     /// Make an API token for a machine client acting as this user (printed once).
     Token {
+        /// The user the token acts as.
         #[arg(long)]
         name: String,
+        /// A label saying what the token is for.
         #[arg(long, default_value = "api")]
         label: String,
     },

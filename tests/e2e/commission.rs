@@ -309,3 +309,56 @@ fn check_connect_says_what_answered() {
         "{stdout}"
     );
 }
+
+/// Every option in the help of every command, with whether a description follows it (on
+/// its line after the flag, or on the next, further indented line).
+fn undescribed_options(binary: &str, command: &str) -> Vec<String> {
+    let out = Command::new(bin(binary))
+        .args([command, "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{binary} {command} --help");
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let options: Vec<&str> = help
+        .split("Options:")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .collect();
+    let mut missing = Vec::new();
+    for (i, line) in options.iter().enumerate() {
+        let t = line.trim_start();
+        if !t.starts_with('-') {
+            continue;
+        }
+        let same_line = t.split("  ").filter(|s| !s.trim().is_empty()).count() >= 2;
+        let next_line = options.get(i + 1).is_some_and(|n| {
+            let indent = n.len() - n.trim_start().len();
+            !n.trim().is_empty()
+                && !n.trim_start().starts_with('-')
+                && indent > line.len() - t.len()
+        });
+        if !same_line && !next_line {
+            missing.push(format!("{binary} {command}: {}", t.trim()));
+        }
+    }
+    missing
+}
+
+#[test]
+fn every_flag_of_every_command_says_what_it_does() {
+    let commands: [(&str, &[&str]); 3] = [
+        ("hazgate", &["run", "check", "poll", "scan", "read", "demo"]),
+        ("hazingest", &["run", "check", "user"]),
+        ("hazsim", &["serve", "ctl"]),
+    ];
+    let missing: Vec<String> = commands
+        .iter()
+        .flat_map(|(binary, subs)| subs.iter().flat_map(|s| undescribed_options(binary, s)))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "options without help text:\n{}",
+        missing.join("\n")
+    );
+}

@@ -98,48 +98,53 @@ fn render_words(out: &mut String, address: u16, words: &[u16]) {
             out,
             "\n32-bit from each address (ABCD: high word first, as the standard says; CDAB: words swapped; BADC: bytes swapped; DCBA: both)"
         );
-        let _ = writeln!(out, "address  order  u32         i32          f32");
-        for i in 0..words.len() - 1 {
-            for o in ORDERS {
-                let w = &words[i..i + 2];
-                let _ = writeln!(
-                    out,
-                    "{:<8} {}   {:<11} {:<12} {}",
-                    at(i),
-                    order_name(o),
-                    show(DataType::U32, o, w),
-                    show(DataType::I32, o, w),
-                    show(DataType::F32, o, w)
-                );
-            }
-        }
+        render_wide(
+            out,
+            address,
+            words,
+            [DataType::U32, DataType::I32, DataType::F32],
+        );
     }
     if words.len() >= 4 {
         let _ = writeln!(out, "\n64-bit from each address");
-        let _ = writeln!(
+        render_wide(
             out,
-            "address  order  u64                  i64                  f64"
+            address,
+            words,
+            [DataType::U64, DataType::I64, DataType::F64],
         );
-        for i in 0..words.len() - 3 {
-            for o in ORDERS {
-                let w = &words[i..i + 4];
-                let _ = writeln!(
-                    out,
-                    "{:<8} {}   {:<20} {:<20} {}",
-                    at(i),
-                    order_name(o),
-                    show(DataType::U64, o, w),
-                    show(DataType::I64, o, w),
-                    show(DataType::F64, o, w)
-                );
-            }
-        }
     }
     let _ = writeln!(
         out,
         "\ntext (two characters per register): {}",
         show(DataType::Text(words.len() as u16), WordOrder::Abcd, words)
     );
+}
+
+/// The values `types` (unsigned, signed, float, all as wide) from each address, in all
+/// four orders, one row per address and order.
+fn render_wide(out: &mut String, address: u16, words: &[u16], types: [DataType; 3]) {
+    let width = types[0].width() as usize;
+    let col = if width == 2 { 12 } else { 21 };
+    let names = types.map(DataType::name);
+    let _ = writeln!(
+        out,
+        "{:<8} {:<6} {:<col$} {:<col$} {}",
+        "address", "order", names[0], names[1], names[2]
+    );
+    for (i, w) in words.windows(width).enumerate() {
+        for o in ORDERS {
+            let _ = writeln!(
+                out,
+                "{:<8} {:<6} {:<col$} {:<col$} {}",
+                address as usize + i,
+                order_name(o),
+                show(types[0], o, w),
+                show(types[1], o, w),
+                show(types[2], o, w)
+            );
+        }
+    }
 }
 
 #[cfg(test)]
