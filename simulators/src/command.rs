@@ -81,6 +81,40 @@ pub enum Action {
     Read,
 }
 
+/// As the simulator's log says it: `set 30`, `device fault silent for 5 s`.
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let until = |d: &Option<f64>| {
+            d.map_or_else(|| " until cleared".to_string(), |s| format!(" for {s} s"))
+        };
+        match self {
+            Action::Set(v) => write!(f, "set {v}"),
+            Action::Ramp { to, over } => write!(f, "ramp to {to} over {over} s"),
+            Action::Normal(v) => write!(f, "normal {v}"),
+            Action::Release => write!(f, "release"),
+            Action::DeviceFault { fault, duration } => {
+                let what = match fault {
+                    DeviceFault::Silent => "silent".to_string(),
+                    DeviceFault::Slow(d) => format!("replies after {} ms", d.as_millis()),
+                    DeviceFault::Exception(c) => format!("exception {c:02X}"),
+                    DeviceFault::Corrupt => "corrupt replies".to_string(),
+                };
+                write!(f, "device fault: {what}{}", until(duration))
+            }
+            Action::PointFault { fault, duration } => {
+                let what = match fault {
+                    PointFault::Current(ma) => format!("loop current {ma} mA"),
+                    PointFault::Value(v) => format!("value {v}"),
+                    PointFault::Status { code, .. } => format!("status code {code}"),
+                };
+                write!(f, "point fault: {what}{}", until(duration))
+            }
+            Action::ClearFault => write!(f, "clear fault"),
+            Action::Read => write!(f, "read"),
+        }
+    }
+}
+
 /// A command checked against the site: indexes instead of names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Command {

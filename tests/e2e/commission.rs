@@ -3,6 +3,7 @@
 //! every decoding, and the one-shot tools fail visibly and end quietly on a closed pipe.
 
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use hazgate_e2e::mqtt::Broker;
 use hazgate_e2e::{bin, free_port, hazgate, Sim, Workdir};
@@ -60,6 +61,15 @@ poll = "2s"
     (w, path, tcp, tty)
 }
 
+/// Runs `hazgate` with the words of `command_line` (no word has a space in these tests):
+/// its exit, stdout and stderr.
+fn run(command_line: &str) -> (std::process::Output, String, String) {
+    let args: Vec<&str> = command_line.split_whitespace().collect();
+    let out = hazgate(&args);
+    let (stdout, stderr) = text_of(&out);
+    (out, stdout, stderr)
+}
+
 fn text_of(out: &std::process::Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -80,18 +90,10 @@ fn scan_finds_the_units_on_a_tcp_bus_and_an_rs485_line() {
     let (_w, site, _tcp, tty) = site();
     let _sim = Sim::start(&site, &[]).unwrap();
     let c = site.to_str().unwrap();
-    let out = hazgate(&[
-        "scan",
-        "-c",
-        c,
-        "--bus",
-        "tcp-1",
-        "--units",
-        "1-6",
-        "--timeout",
-        "300ms",
-    ]);
-    let (stdout, stderr) = text_of(&out);
+    let started = Instant::now();
+    let (out, stdout, stderr) = run(&format!(
+        "scan -c {c} --bus tcp-1 --units 1-6 --timeout 300ms"
+    ));
     assert!(out.status.success(), "{stdout}{stderr}");
     // hazsim, like a Modbus TCP gateway, says "no device" (exception 0B) for other ids.
     assert_eq!(units_found(&stdout), ["1", "4"], "{stdout}");
@@ -105,34 +107,20 @@ fn scan_finds_the_units_on_a_tcp_bus_and_an_rs485_line() {
     );
 
     let tty = tty.to_str().unwrap();
-    let out = hazgate(&[
-        "scan",
-        "--serial",
-        tty,
-        "--baud",
-        "19200",
-        "--units",
-        "1-4",
-        "--timeout",
-        "150ms",
-    ]);
-    let (stdout, stderr) = text_of(&out);
+    let serial = format!("scan --serial {tty} --baud 19200");
+    let (out, stdout, stderr) = run(&format!("{serial} --units 1-4 --timeout 150ms"));
     assert!(out.status.success(), "{stdout}{stderr}");
     assert_eq!(units_found(&stdout), ["2", "3"], "{stdout}");
+    // Both scans together: each missing id costs its timeout, each present one four
+    // requests, well within five seconds.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "scans took {:?}",
+        started.elapsed()
+    );
 
     // Nobody at those ids: a failure a script sees.
-    let out = hazgate(&[
-        "scan",
-        "--serial",
-        tty,
-        "--baud",
-        "19200",
-        "--units",
-        "10-11",
-        "--timeout",
-        "100ms",
-    ]);
-    let (stdout, _) = text_of(&out);
+    let (out, stdout, _) = run(&format!("{serial} --units 10-11 --timeout 100ms"));
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stdout, "no unit answered\n");
 }
@@ -144,18 +132,7 @@ fn read_shows_a_float_in_the_order_the_device_uses() {
     sim.ctl(json!({"device": "PT-201", "point": "PRESSURE", "set": 1.6}))
         .unwrap();
     let port = format!("127.0.0.1:{tcp}");
-    let out = hazgate(&[
-        "read",
-        "--tcp",
-        &port,
-        "--unit",
-        "1",
-        "--address",
-        "0",
-        "--count",
-        "2",
-    ]);
-    let (stdout, stderr) = text_of(&out);
+    let (out, stdout, stderr) = run(&format!("read --tcp {port} --unit 1 --address 0 --count 2"));
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(
         stdout.starts_with(&format!("Modbus TCP {port}, unit 1, holding 0..1")),
@@ -173,49 +150,21 @@ fn read_shows_a_float_in_the_order_the_device_uses() {
     assert!(!row("ABCD").ends_with(" 1.6"), "{}", row("ABCD"));
 
     // An address the device does not have: its exception, and a failure.
-    let out = hazgate(&[
-        "read",
-        "--tcp",
-        &port,
-        "--unit",
-        "1",
-        "--address",
-        "60000",
-        "--count",
-        "2",
-    ]);
-    let (_, stderr) = text_of(&out);
+    let (out, _, stderr) = run(&format!(
+        "read --tcp {port} --unit 1 --address 60000 --count 2"
+    ));
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("exception 02"), "{stderr}");
 
     // Bad arguments are refused before anything is sent.
-    let out = hazgate(&[
-        "read",
-        "--tcp",
-        "localhost",
-        "--unit",
-        "1",
-        "--address",
-        "0",
-    ]);
+    let (out, _, stderr) = run("read --tcp localhost --unit 1 --address 0");
     assert_eq!(out.status.code(), Some(2), "a refused flag is exit code 2");
-    assert!(
-        text_of(&out).1.contains("--tcp wants HOST:PORT"),
-        "{}",
-        text_of(&out).1
-    );
-    let out = hazgate(&[
-        "read",
-        "--tcp",
-        &port,
-        "--unit",
-        "1",
-        "--address",
-        "0",
-        "--count",
-        "126",
-    ]);
-    assert!(text_of(&out).1.contains("1 to 125"), "{}", text_of(&out).1);
+    assert!(stderr.contains("--tcp wants HOST:PORT"), "{stderr}");
+    let (out, _, stderr) = run(&format!(
+        "read --tcp {port} --unit 1 --address 0 --count 126"
+    ));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("1 to 125"), "{stderr}");
 }
 
 #[test]

@@ -179,7 +179,7 @@ async fn run_timeline(sim: Arc<Sim>, mut timeline: Timeline) {
                 .point
                 .map(|p| device.points[p].id.as_str())
                 .unwrap_or("");
-            info!(at = e.at, device = %device.id, point, action = ?e.command.action, "scenario event ({})", e.origin);
+            info!(at = e.at, device = %device.id, point, action = %e.command.action, "scenario event ({})", e.origin);
             sim.apply(&e.command, e.at);
         }
         sim.refresh();
